@@ -1,0 +1,41 @@
+"""Audit events: the append-only record of every state change.
+
+Each service writes its event in the same transaction as the change. The table is
+insert-only in the database itself (triggers in migration 0002, on PostgreSQL and on
+SQLite), so neither the application nor a stray SQL session can rewrite history.
+The tamper-evident per-prediction ledger (issue 4) chains these events into its log.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.utils import timezone
+
+
+class AuditEvent(models.Model):
+    occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Dotted names: "registry.version.registered", "governance.token.revoked".
+    event_type = models.CharField(max_length=100, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # The actor's name at the time: later renames must not rewrite the record.
+    actor_display = models.CharField(max_length=300, blank=True)
+    object_type = models.CharField(max_length=100, blank=True)
+    object_id = models.CharField(max_length=100, blank=True, db_index=True)
+    object_repr = models.CharField(max_length=300, blank=True)
+    payload = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
+    request_id = models.CharField(max_length=36, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [models.Index(fields=["object_type", "object_id", "occurred_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.event_type} {self.object_repr}"

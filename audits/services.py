@@ -1,0 +1,43 @@
+"""Services of the audits app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+from audits.models import AuditEvent
+from governance import context
+
+
+def actor_display_name(actor: Any) -> str:
+    """The printed name of an actor as recorded in audit events and signatures."""
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        return "system"
+    full = actor.get_full_name().strip()
+    return f"{full} ({actor.get_username()})" if full else actor.get_username()
+
+
+def audit_event_record(
+    *,
+    actor: Any,
+    event_type: str,
+    obj: models.Model | None = None,
+    payload: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one audit event; call it inside the transaction of the change.
+
+    The event keeps the actor's display name and the request id of the current
+    request, so events of one request can be grouped and survive user renames.
+    """
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    return AuditEvent.objects.create(
+        event_type=event_type,
+        actor=user,
+        actor_display=actor_display_name(actor),
+        object_type=obj._meta.label_lower if obj is not None else "",
+        object_id=str(obj.pk) if obj is not None else "",
+        object_repr=str(obj)[:300] if obj is not None else "",
+        payload=payload or {},
+        request_id=context.request_id.get(),
+    )

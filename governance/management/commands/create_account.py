@@ -1,0 +1,70 @@
+"""``manage.py create_account``: create an account with one role, optionally a token."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from governance import services
+from governance.choices import Role
+
+
+class Command(BaseCommand):
+    help = "Create an account with a role; print an API token with --token."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--username", required=True)
+        parser.add_argument("--role", required=True, choices=Role.values)
+        parser.add_argument(
+            "--password-from-env",
+            metavar="VAR",
+            help="Read the password from this environment variable (never from argv).",
+        )
+        parser.add_argument("--email", default="")
+        parser.add_argument("--first-name", default="")
+        parser.add_argument("--last-name", default="")
+        parser.add_argument("--token", action="store_true", help="Issue and print a token.")
+        parser.add_argument("--token-name", default="created by create_account")
+        parser.add_argument(
+            "--scope",
+            action="append",
+            dest="scopes",
+            help="Token scope (repeatable); default: all the role allows.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        password = None
+        if options["password_from_env"]:
+            var = options["password_from_env"]
+            password = os.environ.get(var)
+            if not password:
+                raise CommandError(f"Environment variable {var} is not set or empty.")
+        try:
+            user = services.account_create(
+                actor=None,
+                username=options["username"],
+                role=options["role"],
+                password=password,
+                email=options["email"],
+                first_name=options["first_name"],
+                last_name=options["last_name"],
+            )
+            self.stdout.write(f"created {user.get_username()} ({options['role']})")
+            if options["token"]:
+                issued = services.api_token_create(
+                    actor=user,
+                    user=user,
+                    name=options["token_name"],
+                    scopes=options["scopes"],
+                )
+                self.stdout.write(f"token: {issued.raw}")
+        except ValidationError as exc:
+            messages = (
+                [f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items()]
+                if hasattr(exc, "error_dict")
+                else exc.messages
+            )
+            raise CommandError("; ".join(messages)) from exc

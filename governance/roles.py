@@ -1,0 +1,89 @@
+"""Roles are Django groups with a fixed set of permissions.
+
+The matrix below is the single source of truth; it is applied after every migrate so
+that a new permission reaches its roles without a hand-made data migration.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import Group, Permission
+from django.db.models import Q
+
+from governance.choices import Role
+
+_VIEW = ["registry.view_model", "registry.view_modelversion", "registry.view_modelcard",
+         "registry.view_document", "registry.view_documenttemplate"]
+_VIEW_ALL = ["registry.view_all_models"]
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    Role.MODEL_DEVELOPER: _VIEW
+    + [
+        "registry.add_model",
+        "registry.change_model",
+        "registry.add_modelversion",
+        "registry.change_modelversion",
+        "registry.submit_modelversion",
+        "registry.change_modelcard",
+        "registry.add_document",
+        "registry.change_document",
+        "registry.author_development_documents",
+    ],
+    Role.VALIDATOR: _VIEW
+    + _VIEW_ALL
+    + [
+        "registry.add_document",
+        "registry.change_document",
+        "registry.author_validation_documents",
+    ],
+    Role.RISK_OFFICER: _VIEW + _VIEW_ALL + ["registry.change_model"],
+    Role.AUDITOR: _VIEW + _VIEW_ALL + ["registry.export_model"],
+    Role.ADMINISTRATOR: _VIEW
+    + _VIEW_ALL
+    + [
+        "registry.add_model",
+        "registry.change_model",
+        "registry.add_documenttemplate",
+        "registry.change_documenttemplate",
+        "governance.manage_accounts",
+    ],
+    Role.SERVICE_ACCOUNT: _VIEW + ["registry.add_modelversion"],
+}
+
+# Scopes a token of each role may carry (a token never exceeds its user's role).
+ROLE_SCOPES: dict[str, list[str]] = {
+    Role.MODEL_DEVELOPER: ["registry:read", "registry:write"],
+    Role.VALIDATOR: ["registry:read", "registry:write"],
+    Role.RISK_OFFICER: ["registry:read", "registry:write"],
+    Role.AUDITOR: ["registry:read", "audit:read"],
+    Role.ADMINISTRATOR: ["registry:read", "registry:write"],
+    Role.SERVICE_ACCOUNT: [
+        "registry:read",
+        "registry:write",
+        "gate:check",
+        "predictions:write",
+    ],
+}
+
+
+def roles_sync() -> None:
+    """Create the role groups and set their permissions to exactly the matrix."""
+    for role, perms in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        query = Q(pk__in=[])
+        for perm in perms:
+            app_label, codename = perm.split(".", 1)
+            query |= Q(content_type__app_label=app_label, codename=codename)
+        found = list(Permission.objects.filter(query))
+        if len(found) != len(set(perms)):
+            missing = set(perms) - {f"{p.content_type.app_label}.{p.codename}" for p in found}
+            raise LookupError(f"role {role}: unknown permissions {sorted(missing)}")
+        group.permissions.set(found)
+
+
+def sync_roles_after_migrate(sender: Any, **kwargs: Any) -> None:
+    # Permissions of every app exist only once the last app has migrated.
+    if getattr(sender, "name", "") != "audits":
+        return
+    roles_sync()

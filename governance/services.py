@@ -1,0 +1,178 @@
+"""State changes of the governance app: accounts and API tokens.
+
+Every function here writes its audit event in the same transaction.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser, Group
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from audits import services as audit_services
+from governance.authentication import TOKEN_PREFIX, token_hash
+from governance.choices import Role, TokenScope
+from governance.models import ApiToken
+from governance.roles import ROLE_SCOPES
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A freshly issued token: ``raw`` is shown once and never stored."""
+
+    token: ApiToken
+    raw: str
+
+
+def user_roles(user: Any) -> set[str]:
+    """The role names of ``user`` (its groups that are roles)."""
+    if not getattr(user, "is_authenticated", False):
+        return set()
+    names = {g.name for g in user.groups.all()}
+    return names & set(Role.values)
+
+
+def user_has_role(user: Any, role: str) -> bool:
+    return role in user_roles(user)
+
+
+@transaction.atomic
+def account_create(
+    *,
+    actor: Any,
+    username: str,
+    role: str,
+    password: str | None = None,
+    email: str = "",
+    first_name: str = "",
+    last_name: str = "",
+) -> AbstractUser:
+    """Create an account with exactly one role.
+
+    Service accounts never get a usable password (they authenticate by token).
+    Administrators are staff (Django admin) but never superusers. Audited as
+    ``governance.account.created``. Raises ValidationError on a bad role,
+    a taken username or a weak password.
+    """
+    if role not in Role.values:
+        raise ValidationError({"role": [f"Unknown role {role!r}; one of {', '.join(Role.values)}."]})
+    User = get_user_model()
+    if User.objects.filter(username=username).exists():
+        raise ValidationError({"username": [f"The username {username!r} is taken."]})
+    user = User(
+        username=username,
+        email=email,
+        first_name=first_name,
+        last_name=last_name,
+        is_staff=role == Role.ADMINISTRATOR,
+    )
+    if role == Role.SERVICE_ACCOUNT or not password:
+        if role != Role.SERVICE_ACCOUNT and password == "":
+            raise ValidationError({"password": ["A password must not be empty."]})
+        user.set_unusable_password()
+    else:
+        try:
+            validate_password(password, user)
+        except ValidationError as exc:
+            raise ValidationError({"password": exc.messages}) from exc
+        user.set_password(password)
+    user.full_clean()
+    user.save()
+    user.groups.add(Group.objects.get(name=role))
+    audit_services.audit_event_record(
+        actor=actor,
+        event_type="governance.account.created",
+        obj=user,
+        payload={"username": username, "role": role},
+    )
+    return user
+
+
+@transaction.atomic
+def api_token_create(
+    *,
+    actor: Any,
+    user: Any,
+    name: str,
+    scopes: list[str] | None = None,
+    expires_at: datetime | None = None,
+) -> IssuedToken:
+    """Issue a token for ``user``; only its SHA-256 is stored.
+
+    A user may issue tokens for themselves; issuing for someone else needs
+    ``governance.manage_accounts``. Scopes default to everything the user's roles
+    allow and may never exceed it. Audited as ``governance.token.created``.
+    """
+    if actor != user and not actor.has_perm("governance.manage_accounts"):
+        raise PermissionDenied("Only an administrator may issue tokens for another account.")
+    allowed: set[str] = set()
+    for role in user_roles(user):
+        allowed.update(ROLE_SCOPES.get(role, []))
+    requested = list(dict.fromkeys(scopes if scopes is not None else sorted(allowed)))
+    errors = []
+    for scope in requested:
+        if scope not in TokenScope.values:
+            errors.append(f"Unknown scope {scope!r}.")
+        elif scope not in allowed:
+            errors.append(f"The account's role does not allow the scope {scope!r}.")
+    if not requested:
+        errors.append("A token needs at least one scope.")
+    if errors:
+        raise ValidationError({"scopes": errors})
+    if not name.strip():
+        raise ValidationError({"name": ["A token needs a name."]})
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": ["The expiry must be in the future."]})
+    secret = secrets.token_urlsafe(32)
+    prefix = secrets.token_hex(4)
+    raw = f"{TOKEN_PREFIX}{prefix}_{secret}"
+    token = ApiToken(
+        user=user,
+        name=name.strip(),
+        prefix=prefix,
+        key_sha256=token_hash(raw),
+        scopes=requested,
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        expires_at=expires_at,
+    )
+    token.full_clean()
+    token.save()
+    audit_services.audit_event_record(
+        actor=actor,
+        event_type="governance.token.created",
+        obj=token,
+        payload={"user": user.get_username(), "scopes": requested, "prefix": prefix},
+    )
+    return IssuedToken(token=token, raw=raw)
+
+
+@transaction.atomic
+def api_token_revoke(*, actor: Any, token: ApiToken) -> ApiToken:
+    """Revoke a token; it stops working on the very next request.
+
+    The owner or an administrator may revoke. Revoking twice is a no-op that
+    writes no second event. Audited as ``governance.token.revoked``.
+    """
+    token = ApiToken.objects.select_for_update().get(pk=token.pk)
+    if actor != token.user and not actor.has_perm("governance.manage_accounts"):
+        raise PermissionDenied("Only the token's owner or an administrator may revoke it.")
+    if token.revoked_at is not None:
+        return token
+    token.revoked_at = timezone.now()
+    token.revoked_by = actor
+    token.save(update_fields=["revoked_at", "revoked_by"])
+    audit_services.audit_event_record(
+        actor=actor,
+        event_type="governance.token.revoked",
+        obj=token,
+        payload={"prefix": token.prefix},
+    )
+    return token
