@@ -49,7 +49,10 @@ def drop_append_only_sql(vendor: str, table: str) -> list[str]:
     name = f"{table}_append_only"
     if vendor == "postgresql":
         return [f'DROP TRIGGER IF EXISTS "{name}" ON "{table}"']
-    return [f'DROP TRIGGER IF EXISTS "{name}_update"', f'DROP TRIGGER IF EXISTS "{name}_delete"']
+    return [
+        f'DROP TRIGGER IF EXISTS "{name}_update"',
+        f'DROP TRIGGER IF EXISTS "{name}_delete"',
+    ]
 
 
 def run(schema_editor: Any, statements: list[str]) -> None:

@@ -38,4 +38,6 @@ class AuditEvent(models.Model):
         indexes = [models.Index(fields=["object_type", "object_id", "occurred_at"])]
 
     def __str__(self) -> str:
-        return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.event_type} {self.object_repr}"
+        return (
+            f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.event_type} {self.object_repr}"
+        )

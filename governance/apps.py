@@ -8,6 +8,7 @@ class GovernanceConfig(AppConfig):
 
     def ready(self) -> None:
         from governance import roles
+        from governance.api import schema  # noqa: F401  (registers the OpenAPI extension)
 
         # post_migrate is the one signal the house style allows: roles are data
         # that must exist after every migrate, on every database.

@@ -54,7 +54,10 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Token has expired.")
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed("Account is disabled.")
-        if token.last_used_at is None or now - token.last_used_at > _LAST_USED_GRANULARITY:
+        if (
+            token.last_used_at is None
+            or now - token.last_used_at > _LAST_USED_GRANULARITY
+        ):
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         return token.user, token
 

@@ -14,7 +14,10 @@ class Role(models.TextChoices):
 
 class TokenScope(models.TextChoices):
     REGISTRY_READ = "registry:read", "Read the registry"
-    REGISTRY_WRITE = "registry:write", "Register models and versions, edit documentation"
+    REGISTRY_WRITE = (
+        "registry:write",
+        "Register models and versions, edit documentation",
+    )
     GATE_CHECK = "gate:check", "Ask the promotion gate"
     PREDICTIONS_WRITE = "predictions:write", "Send predictions and outcomes"
     AUDIT_READ = "audit:read", "Read audit trails and export evidence"

@@ -33,7 +33,9 @@ def required_scope(request: Request, view: Any) -> str | None:
     by_method: dict[str, str] | None = getattr(view, "required_scopes", None)
     if by_method is not None:
         safe = request.method in permissions.SAFE_METHODS
-        return by_method.get(request.method or "", by_method.get("SAFE" if safe else "WRITE"))
+        return by_method.get(
+            request.method or "", by_method.get("SAFE" if safe else "WRITE")
+        )
     scope: str | None = getattr(view, "required_scope", None)
     return scope
 
@@ -47,7 +49,13 @@ class HasModelPermission(permissions.BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         mapping: dict[str, str] = getattr(view, "permission_by_method", {})
-        perm = mapping.get(request.method or "")
+        method = request.method or ""
+        if method == "HEAD":
+            method = "GET"
+        if method == "OPTIONS" or not hasattr(view, method.lower()):
+            # Not an operation of this view: let DRF answer 405 (or describe it).
+            return True
+        perm = mapping.get(method)
         if perm is None:
             return False
         return bool(request.user and request.user.has_perm(perm))

@@ -13,8 +13,13 @@ from django.db.models import Q
 
 from governance.choices import Role
 
-_VIEW = ["registry.view_model", "registry.view_modelversion", "registry.view_modelcard",
-         "registry.view_document", "registry.view_documenttemplate"]
+_VIEW = [
+    "registry.view_model",
+    "registry.view_modelversion",
+    "registry.view_modelcard",
+    "registry.view_document",
+    "registry.view_documenttemplate",
+]
 _VIEW_ALL = ["registry.view_all_models"]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -77,7 +82,9 @@ def roles_sync() -> None:
             query |= Q(content_type__app_label=app_label, codename=codename)
         found = list(Permission.objects.filter(query))
         if len(found) != len(set(perms)):
-            missing = set(perms) - {f"{p.content_type.app_label}.{p.codename}" for p in found}
+            missing = set(perms) - {
+                f"{p.content_type.app_label}.{p.codename}" for p in found
+            }
             raise LookupError(f"role {role}: unknown permissions {sorted(missing)}")
         group.permissions.set(found)
 

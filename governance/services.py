@@ -63,7 +63,9 @@ def account_create(
     a taken username or a weak password.
     """
     if role not in Role.values:
-        raise ValidationError({"role": [f"Unknown role {role!r}; one of {', '.join(Role.values)}."]})
+        raise ValidationError(
+            {"role": [f"Unknown role {role!r}; one of {', '.join(Role.values)}."]}
+        )
     User = get_user_model()
     if User.objects.filter(username=username).exists():
         raise ValidationError({"username": [f"The username {username!r} is taken."]})
@@ -112,7 +114,9 @@ def api_token_create(
     allow and may never exceed it. Audited as ``governance.token.created``.
     """
     if actor != user and not actor.has_perm("governance.manage_accounts"):
-        raise PermissionDenied("Only an administrator may issue tokens for another account.")
+        raise PermissionDenied(
+            "Only an administrator may issue tokens for another account."
+        )
     allowed: set[str] = set()
     for role in user_roles(user):
         allowed.update(ROLE_SCOPES.get(role, []))
@@ -163,7 +167,9 @@ def api_token_revoke(*, actor: Any, token: ApiToken) -> ApiToken:
     """
     token = ApiToken.objects.select_for_update().get(pk=token.pk)
     if actor != token.user and not actor.has_perm("governance.manage_accounts"):
-        raise PermissionDenied("Only the token's owner or an administrator may revoke it.")
+        raise PermissionDenied(
+            "Only the token's owner or an administrator may revoke it."
+        )
     if token.revoked_at is not None:
         return token
     token.revoked_at = timezone.now()
@@ -176,3 +182,19 @@ def api_token_revoke(*, actor: Any, token: ApiToken) -> ApiToken:
         payload={"prefix": token.prefix},
     )
     return token
+
+
+def health_check() -> dict[str, Any]:
+    """Round-trip the database and report what this process runs on."""
+    import django
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        (one,) = cursor.fetchone()
+    return {
+        "ok": one == 1,
+        "database": connection.vendor,
+        "django": django.get_version(),
+        "checked_at": timezone.now().isoformat(),
+    }

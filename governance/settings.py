@@ -69,7 +69,9 @@ if not SECRET_KEY:
         )
     SECRET_KEY = _DEMO_SECRET_KEY
 elif SECRET_KEY == _DEMO_SECRET_KEY and not DEBUG:
-    raise ImproperlyConfigured("The demo-only secret key cannot be used with DEBUG off.")
+    raise ImproperlyConfigured(
+        "The demo-only secret key cannot be used with DEBUG off."
+    )
 
 ALLOWED_HOSTS = envlist(
     "DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else []
@@ -221,6 +223,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "MaterialityLevelEnum": "registry.choices.MaterialityLevel",
+        "ModelStatusEnum": "registry.choices.ModelStatus",
+        "VersionStatusEnum": "registry.choices.VersionStatus",
+    },
 }
 
 # Celery: a real broker in production and in its integration tests; the demo runs
@@ -261,6 +268,9 @@ LOGGING = {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
+    "root": {
+        "handlers": ["console"],
+        "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO"),
+    },
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -161,7 +161,9 @@ class ModelVersion(models.Model):
     training_data_sha256 = models.CharField(
         max_length=64, validators=[sha256_validator], blank=True
     )
-    code_commit = models.CharField(max_length=64, validators=[commit_validator], blank=True)
+    code_commit = models.CharField(
+        max_length=64, validators=[commit_validator], blank=True
+    )
     feature_pipeline_version = models.CharField(max_length=64, blank=True)
     hyperparameters = models.JSONField(default=dict, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
@@ -309,7 +311,10 @@ class Document(models.Model):
     class Meta:
         ordering = ["model_version", "template__key"]
         permissions = [
-            ("author_development_documents", "Can write model cards and development documents"),
+            (
+                "author_development_documents",
+                "Can write model cards and development documents",
+            ),
             ("author_validation_documents", "Can write validation reports"),
         ]
         constraints = [

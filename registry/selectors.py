@@ -17,7 +17,9 @@ from django.http import Http404
 from registry.models import Document, DocumentTemplate, Model, ModelCard, ModelVersion
 
 
-def model_list_for_user(*, user: Any, filters: dict[str, Any] | None = None) -> QuerySet[Model]:
+def model_list_for_user(
+    *, user: Any, filters: dict[str, Any] | None = None
+) -> QuerySet[Model]:
     """Models ``user`` may see, optionally filtered.
 
     Filters: ``risk_tier``, ``status``, ``business_unit``, ``regulation``, ``q``
@@ -40,12 +42,18 @@ def model_list_for_user(*, user: Any, filters: dict[str, Any] | None = None) -> 
     if filters.get("regulation"):
         # JSON containment is not portable to SQLite; filter the small id set instead.
         wanted = filters["regulation"]
-        ids = [m.pk for m in qs.only("pk", "regulations") if wanted in (m.regulations or [])]
+        ids = [
+            m.pk
+            for m in qs.only("pk", "regulations")
+            if wanted in (m.regulations or [])
+        ]
         qs = qs.filter(pk__in=ids)
     if filters.get("q"):
         term = filters["q"]
         qs = qs.filter(
-            Q(name__icontains=term) | Q(slug__icontains=term) | Q(purpose__icontains=term)
+            Q(name__icontains=term)
+            | Q(slug__icontains=term)
+            | Q(purpose__icontains=term)
         )
     return qs.order_by("name")
 
@@ -82,9 +90,11 @@ def model_version_get_for_user(*, user: Any, slug: str, version: str) -> ModelVe
 
 def model_card_get_for_user(*, user: Any, slug: str, version: str) -> ModelCard:
     mv = model_version_get_for_user(user=user, slug=slug, version=version)
-    card = ModelCard.objects.select_related("template", "model_version__model").filter(
-        model_version=mv
-    ).first()
+    card = (
+        ModelCard.objects.select_related("template", "model_version__model")
+        .filter(model_version=mv)
+        .first()
+    )
     if card is None:
         raise Http404("This version has no model card.")
     return card
@@ -100,7 +110,11 @@ def document_list_for_user(*, user: Any, slug: str, version: str) -> QuerySet[Do
 
 
 def document_get_for_user(*, user: Any, slug: str, version: str, pk: int) -> Document:
-    doc = document_list_for_user(user=user, slug=slug, version=version).filter(pk=pk).first()
+    doc = (
+        document_list_for_user(user=user, slug=slug, version=version)
+        .filter(pk=pk)
+        .first()
+    )
     if doc is None:
         raise Http404("No such document.")
     return doc
@@ -125,7 +139,9 @@ def historical_as_of(obj: Any, at: datetime) -> Any | None:
     Works for every registry model (they all carry simple-history records).
     """
     record = (
-        obj.history.filter(history_date__lte=at).order_by("-history_date", "-history_id").first()
+        obj.history.filter(history_date__lte=at)
+        .order_by("-history_date", "-history_id")
+        .first()
     )
     if record is None or record.history_type == "-":
         return None
@@ -135,7 +151,29 @@ def historical_as_of(obj: Any, at: datetime) -> Any | None:
 def history_for(obj: Any, *, limit: int = 200) -> list[Any]:
     """The newest ``limit`` history records of ``obj``, with who changed it."""
     return list(
-        obj.history.select_related("history_user").order_by("-history_date", "-history_id")[
-            :limit
-        ]
+        obj.history.select_related("history_user").order_by(
+            "-history_date", "-history_id"
+        )[:limit]
     )
+
+
+def parse_as_of(value: str) -> datetime:
+    """Parse an ``as_of`` query value: an ISO datetime, or a date meaning its end (UTC).
+
+    Raises ValueError with a message naming the accepted forms.
+    """
+    import datetime as dt
+
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            day = dt.date.fromisoformat(text)
+            return dt.datetime.combine(day, dt.time.max, tzinfo=dt.UTC)
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError(
+            "Use an ISO 8601 date (2026-03-31) or date-time (2026-03-31T12:00:00Z)."
+        ) from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed

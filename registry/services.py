@@ -23,7 +23,13 @@ from audits import services as audit_services
 from governance.exceptions import Conflict, FrozenError
 from registry import baseline as baseline_rules
 from registry import catalog, digests, template_schema
-from registry.choices import AuthorRole, DocumentKind, ModelStatus, Regulation, VersionStatus
+from registry.choices import (
+    AuthorRole,
+    DocumentKind,
+    ModelStatus,
+    Regulation,
+    VersionStatus,
+)
 from registry.models import (
     VERSION_CONTENT_FIELDS,
     Document,
@@ -77,7 +83,9 @@ def _require_member_or_all(actor: Any, model: Model, message: str) -> None:
 
 
 def _users_by_username(field: str, usernames: Any) -> list[Any]:
-    if not isinstance(usernames, list) or not all(isinstance(u, str) for u in usernames):
+    if not isinstance(usernames, list) or not all(
+        isinstance(u, str) for u in usernames
+    ):
         raise ValidationError({field: ["Must be a list of usernames."]})
     User = get_user_model()
     found = {u.username: u for u in User.objects.filter(username__in=usernames)}
@@ -90,7 +98,11 @@ def _users_by_username(field: str, usernames: Any) -> list[Any]:
 def _clean_regulations(value: Any) -> list[str]:
     if not isinstance(value, list) or not all(v in Regulation.values for v in value):
         raise ValidationError(
-            {"regulations": [f"Must be a list drawn from: {', '.join(Regulation.values)}."]}
+            {
+                "regulations": [
+                    f"Must be a list drawn from: {', '.join(Regulation.values)}."
+                ]
+            }
         )
     return list(dict.fromkeys(value))
 
@@ -117,7 +129,9 @@ def model_create(*, actor: Any, data: Mapping[str, Any]) -> Model:
     (username) and ``developers`` (usernames). A developer creating a model is put
     on its team. Audited as ``registry.model.created``.
     """
-    _require(actor, "registry.add_model", "Your role may not add models to the inventory.")
+    _require(
+        actor, "registry.add_model", "Your role may not add models to the inventory."
+    )
     model = Model(slug=data.get("slug", ""), created_by=actor)
     _apply_model_fields(model, data)
     owner = None
@@ -128,7 +142,10 @@ def model_create(*, actor: Any, data: Mapping[str, Any]) -> Model:
     model.full_clean()
     model._history_user = actor  # type: ignore[attr-defined]
     model.save()
-    if actor.has_perm("registry.author_development_documents") and actor not in developers:
+    if (
+        actor.has_perm("registry.author_development_documents")
+        and actor not in developers
+    ):
         developers.append(actor)
     model.developers.set(developers)
     audit_services.audit_event_record(
@@ -147,12 +164,16 @@ def model_update(*, actor: Any, model: Model, data: Mapping[str, Any]) -> Model:
     Developers may change models they are on; risk officers and administrators any
     model. Audited as ``registry.model.updated`` with the changed field names.
     """
-    _require(actor, "registry.change_model", "Your role may not change inventory entries.")
+    _require(
+        actor, "registry.change_model", "Your role may not change inventory entries."
+    )
     _require_member_or_all(actor, model, "You are not on this model's team.")
     model = Model.objects.select_for_update().get(pk=model.pk)
     changed = _apply_model_fields(model, data)
     if "owner" in data:
-        owner = _users_by_username("owner", [data["owner"]])[0] if data["owner"] else None
+        owner = (
+            _users_by_username("owner", [data["owner"]])[0] if data["owner"] else None
+        )
         if owner != model.owner:
             model.owner = owner
             changed.append("owner")
@@ -212,7 +233,9 @@ def _card_template() -> DocumentTemplate:
         .first()
     )
     if template is None:
-        raise Conflict("The model-card template is missing; run migrate to load the catalog.")
+        raise Conflict(
+            "The model-card template is missing; run migrate to load the catalog."
+        )
     return template
 
 
@@ -237,7 +260,8 @@ def model_version_register(
     _validate_version_content(version)
     if ModelVersion.objects.filter(model=model, version=version.version).exists():
         raise Conflict(
-            f"Version {version.version} of {model.slug} already exists.", code="duplicate"
+            f"Version {version.version} of {model.slug} already exists.",
+            code="duplicate",
         )
     version._history_user = actor  # type: ignore[attr-defined]
     try:
@@ -245,7 +269,8 @@ def model_version_register(
             version.save()
     except IntegrityError as exc:  # a concurrent registration won the race
         raise Conflict(
-            f"Version {version.version} of {model.slug} already exists.", code="duplicate"
+            f"Version {version.version} of {model.slug} already exists.",
+            code="duplicate",
         ) from exc
     card = ModelCard(model_version=version, template=_card_template(), updated_by=actor)
     card._history_user = actor  # type: ignore[attr-defined]
@@ -274,9 +299,13 @@ def model_version_update(
     Raises FrozenError for a frozen version, before any permission detail is
     revealed to a team member. Audited as ``registry.version.updated``.
     """
-    _require(actor, "registry.change_modelversion", "Your role may not change versions.")
-    version = ModelVersion.objects.select_for_update().select_related("model").get(
-        pk=version.pk
+    _require(
+        actor, "registry.change_modelversion", "Your role may not change versions."
+    )
+    version = (
+        ModelVersion.objects.select_for_update()
+        .select_related("model")
+        .get(pk=version.pk)
     )
     if not is_model_member(actor, version.model):
         raise PermissionDenied("You are not on this model's team.")
@@ -324,9 +353,13 @@ def model_version_submit(*, actor: Any, version: ModelVersion) -> ModelVersion:
     here and by the database trigger. Requires the artifact digest and an input
     schema. Audited as ``registry.version.submitted`` with the digest.
     """
-    _require(actor, "registry.submit_modelversion", "Your role may not submit versions.")
-    version = ModelVersion.objects.select_for_update().select_related("model").get(
-        pk=version.pk
+    _require(
+        actor, "registry.submit_modelversion", "Your role may not submit versions."
+    )
+    version = (
+        ModelVersion.objects.select_for_update()
+        .select_related("model")
+        .get(pk=version.pk)
     )
     if not is_model_member(actor, version.model):
         raise PermissionDenied("You are not on this model's team.")
@@ -343,7 +376,9 @@ def model_version_submit(*, actor: Any, version: ModelVersion) -> ModelVersion:
     version.submitted_by = actor
     version.submitted_at = timezone.now()
     version._history_user = actor  # type: ignore[attr-defined]
-    version.save(update_fields=["content_digest", "status", "submitted_by", "submitted_at"])
+    version.save(
+        update_fields=["content_digest", "status", "submitted_by", "submitted_at"]
+    )
     model = version.model
     if model.status == ModelStatus.IN_DEVELOPMENT:
         model.status = ModelStatus.PENDING_VALIDATION
@@ -418,9 +453,11 @@ def model_card_section_update(
     The row is locked, so two people editing different sections never lose each
     other's work. Audited as ``registry.card.section_updated``.
     """
-    card = ModelCard.objects.select_for_update().select_related(
-        "template", "model_version__model"
-    ).get(pk=card.pk)
+    card = (
+        ModelCard.objects.select_for_update()
+        .select_related("template", "model_version__model")
+        .get(pk=card.pk)
+    )
     _check_can_author(actor, card.model_version.model, card.template.author_role)
     cleaned = _clean_section(card.template, section_key, values)
     if card.content.get(section_key) == cleaned:
@@ -447,9 +484,11 @@ def model_card_replace(
 
     Audited as ``registry.card.replaced``.
     """
-    card = ModelCard.objects.select_for_update().select_related(
-        "template", "model_version__model"
-    ).get(pk=card.pk)
+    card = (
+        ModelCard.objects.select_for_update()
+        .select_related("template", "model_version__model")
+        .get(pk=card.pk)
+    )
     _check_can_author(actor, card.model_version.model, card.template.author_role)
     cleaned = _clean_content(card.template, content)
     if cleaned == card.content:
@@ -485,11 +524,15 @@ def document_create(
     model = version.model
     _require(actor, "registry.add_document", "Your role may not create documents.")
     if template.kind == DocumentKind.MODEL_CARD:
-        raise ValidationError({"template": ["The model card is created with the version."]})
+        raise ValidationError(
+            {"template": ["The model card is created with the version."]}
+        )
     if not template.is_active:
         raise ValidationError({"template": ["This template is retired."]})
     _check_can_author(actor, model, template.author_role)
-    if Document.objects.filter(model_version=version, template__key=template.key).exists():
+    if Document.objects.filter(
+        model_version=version, template__key=template.key
+    ).exists():
         raise Conflict(
             f"{version} already has a {template.name} document.", code="duplicate"
         )
@@ -522,10 +565,14 @@ def document_section_update(
 
     Audited as ``registry.document.section_updated``.
     """
-    document = Document.objects.select_for_update().select_related(
-        "template", "model_version__model"
-    ).get(pk=document.pk)
-    _check_can_author(actor, document.model_version.model, document.template.author_role)
+    document = (
+        Document.objects.select_for_update()
+        .select_related("template", "model_version__model")
+        .get(pk=document.pk)
+    )
+    _check_can_author(
+        actor, document.model_version.model, document.template.author_role
+    )
     cleaned = _clean_section(document.template, section_key, values)
     if document.content.get(section_key) == cleaned:
         return document
@@ -550,7 +597,9 @@ def template_create(*, actor: Any, definition: Mapping[str, Any]) -> DocumentTem
     A new version must be higher than every stored version of the key; shipped
     templates are never overwritten. Audited as ``registry.template.created``.
     """
-    _require(actor, "registry.add_documenttemplate", "Only administrators add templates.")
+    _require(
+        actor, "registry.add_documenttemplate", "Only administrators add templates."
+    )
     try:
         template_schema.validate_definition(definition)
     except template_schema.SchemaError as exc:
@@ -560,7 +609,11 @@ def template_create(*, actor: Any, definition: Mapping[str, Any]) -> DocumentTem
     )["v"]
     if latest is not None and definition["version"] <= latest:
         raise ValidationError(
-            {"version": [f"Template {definition['key']} is at version {latest}; use a higher one."]}
+            {
+                "version": [
+                    f"Template {definition['key']} is at version {latest}; use a higher one."
+                ]
+            }
         )
     template = DocumentTemplate(
         key=definition["key"],
@@ -595,7 +648,9 @@ def template_catalog_sync() -> list[str]:
     warnings = []
     for shipped in catalog.load_catalog():
         d = shipped.definition
-        existing = DocumentTemplate.objects.filter(key=d["key"], version=d["version"]).first()
+        existing = DocumentTemplate.objects.filter(
+            key=d["key"], version=d["version"]
+        ).first()
         if existing is not None:
             if existing.definition_sha256 != shipped.sha256:
                 warnings.append(

@@ -20,32 +20,47 @@ from tests.factories import PASSWORD, ModelFactory, UserFactory, version_payload
 
 @pytest.fixture
 def developer(db: Any) -> Any:
-    return UserFactory(username="dana", first_name="Dana", last_name="Developer", role="model_developer")
+    return UserFactory(
+        username="dana",
+        first_name="Dana",
+        last_name="Developer",
+        role="model_developer",
+    )
 
 
 @pytest.fixture
 def other_developer(db: Any) -> Any:
-    return UserFactory(username="olaf", first_name="Olaf", last_name="Other", role="model_developer")
+    return UserFactory(
+        username="olaf", first_name="Olaf", last_name="Other", role="model_developer"
+    )
 
 
 @pytest.fixture
 def validator(db: Any) -> Any:
-    return UserFactory(username="vera", first_name="Vera", last_name="Validator", role="validator")
+    return UserFactory(
+        username="vera", first_name="Vera", last_name="Validator", role="validator"
+    )
 
 
 @pytest.fixture
 def risk_officer(db: Any) -> Any:
-    return UserFactory(username="rita", first_name="Rita", last_name="Risk", role="risk_officer")
+    return UserFactory(
+        username="rita", first_name="Rita", last_name="Risk", role="risk_officer"
+    )
 
 
 @pytest.fixture
 def auditor(db: Any) -> Any:
-    return UserFactory(username="audrey", first_name="Audrey", last_name="Auditor", role="auditor")
+    return UserFactory(
+        username="audrey", first_name="Audrey", last_name="Auditor", role="auditor"
+    )
 
 
 @pytest.fixture
 def administrator(db: Any) -> Any:
-    return UserFactory(username="adam", first_name="Adam", last_name="Admin", role="administrator")
+    return UserFactory(
+        username="adam", first_name="Adam", last_name="Admin", role="administrator"
+    )
 
 
 @pytest.fixture
@@ -65,7 +80,9 @@ def password() -> str:
 
 @pytest.fixture
 def credit_model(developer: Any, service: Any) -> Any:
-    return ModelFactory(slug="credit-risk", name="Credit risk PD", developers=[developer, service])
+    return ModelFactory(
+        slug="credit-risk", name="Credit risk PD", developers=[developer, service]
+    )
 
 
 @pytest.fixture
@@ -78,7 +95,9 @@ def draft_version(credit_model: Any, developer: Any) -> Any:
 
 @pytest.fixture
 def submitted_version(draft_version: Any, developer: Any) -> Any:
-    return registry_services.model_version_submit(actor=developer, version=draft_version)
+    return registry_services.model_version_submit(
+        actor=developer, version=draft_version
+    )
 
 
 @pytest.fixture
@@ -90,7 +109,9 @@ def client_for(user: Any) -> APIClient:
     """An API client authenticated by a fresh bearer token of ``user``."""
     client = APIClient()
     if user is not None:
-        issued = governance_services.api_token_create(actor=user, user=user, name="test")
+        issued = governance_services.api_token_create(
+            actor=user, user=user, name="test"
+        )
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.raw}")
     return client
 

@@ -60,7 +60,9 @@ class ModelFactory(factory.django.DjangoModelFactory):
     regulations = factory.LazyFunction(lambda: ["sr_26_2", "eu_ai_act_high_risk"])
 
     @factory.post_generation
-    def developers(self, create: bool, extracted: list[Any] | None, **kwargs: Any) -> None:
+    def developers(
+        self, create: bool, extracted: list[Any] | None, **kwargs: Any
+    ) -> None:
         if create and extracted:
             self.developers.set(extracted)
 
@@ -80,13 +82,20 @@ INPUT_SCHEMA = {
 BASELINE = {
     "n": 1000,
     "features": {
-        "amount": {"type": "numeric", "edges": [1000.0, 3000.0], "proportions": [0.2, 0.5, 0.3]},
+        "amount": {
+            "type": "numeric",
+            "edges": [1000.0, 3000.0],
+            "proportions": [0.2, 0.5, 0.3],
+        },
         "purpose": {
             "type": "categorical",
             "proportions": {"car": 0.5, "furniture": 0.3, "business": 0.2},
         },
     },
-    "approval_rate": {"overall": 0.7, "by_group": {"age_group": {"<25": 0.58, "25+": 0.72}}},
+    "approval_rate": {
+        "overall": 0.7,
+        "by_group": {"age_group": {"<25": 0.58, "25+": 0.72}},
+    },
     "performance": {"auc": 0.78, "gini": 0.56, "ks": 0.41},
 }
 

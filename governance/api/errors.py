@@ -60,7 +60,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         errors = _flatten(exc.detail)
         if not isinstance(errors, dict):
             errors = {"non_field_errors": errors}
-        response.data = {"detail": "Invalid input.", "code": "invalid", "errors": errors}
+        response.data = {
+            "detail": "Invalid input.",
+            "code": "invalid",
+            "errors": errors,
+        }
     elif isinstance(exc, exceptions.APIException):
         detail = exc.detail
         code = getattr(detail, "code", None) or exc.default_code

@@ -26,7 +26,9 @@ class Command(BaseCommand):
         parser.add_argument("--email", default="")
         parser.add_argument("--first-name", default="")
         parser.add_argument("--last-name", default="")
-        parser.add_argument("--token", action="store_true", help="Issue and print a token.")
+        parser.add_argument(
+            "--token", action="store_true", help="Issue and print a token."
+        )
         parser.add_argument("--token-name", default="created by create_account")
         parser.add_argument(
             "--scope",

@@ -1,0 +1,42 @@
+# modelgov: the two commands are `make demo` and `make test`.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+PY := .venv/bin/python
+DEMO_ENV := DJANGO_DEBUG=1 CELERY_TASK_ALWAYS_EAGER=1
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: help demo test lint typecheck bootstrap-demo bootstrap-test services clean-demo
+
+help:
+	@echo "make demo   set up, load the demo (SQLite) and serve on http://$(HOST):$(PORT)"
+	@echo "make test   set up, start PostgreSQL and Redis, run ruff and the whole test suite"
+
+bootstrap-demo:
+	@scripts/bootstrap.sh demo
+
+bootstrap-test:
+	@scripts/bootstrap.sh test
+
+services:
+	@scripts/services.sh
+
+demo: bootstrap-demo
+	@mkdir -p var
+	$(DEMO_ENV) $(PY) manage.py migrate --no-input -v 0
+	$(DEMO_ENV) $(PY) manage.py demo
+	$(DEMO_ENV) $(PY) manage.py runserver $(HOST):$(PORT)
+
+lint:
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+typecheck:
+	.venv/bin/mypy governance registry audits
+
+test: bootstrap-test services lint
+	.venv/bin/pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+clean-demo:
+	rm -f var/modelgov.sqlite3
+	rm -rf var/artifacts

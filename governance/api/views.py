@@ -1,0 +1,83 @@
+"""API of the governance app: who am I, and my tokens."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from governance import services
+from governance.api.serializers import TokenCreateInputSerializer, TokenOutputSerializer
+from governance.models import ApiToken
+
+
+class MeApi(APIView):
+    @extend_schema(
+        responses=inline_serializer(
+            "Me",
+            {
+                "username": serializers.CharField(),
+                "name": serializers.CharField(),
+                "roles": serializers.ListField(child=serializers.CharField()),
+                "token_scopes": serializers.ListField(child=serializers.CharField()),
+            },
+        )
+    )
+    def get(self, request: Request) -> Response:
+        token = request.auth if isinstance(request.auth, ApiToken) else None
+        return Response(
+            {
+                "username": request.user.get_username(),
+                "name": request.user.get_full_name(),
+                "roles": sorted(services.user_roles(request.user)),
+                "token_scopes": token.scopes if token else [],
+            }
+        )
+
+
+class TokenListCreateApi(APIView):
+    """The caller's own tokens. Creating one returns the secret once."""
+
+    @extend_schema(responses=TokenOutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        tokens = ApiToken.objects.filter(user=request.user).select_related("user")
+        return Response(TokenOutputSerializer(tokens, many=True).data)
+
+    @extend_schema(
+        request=TokenCreateInputSerializer, responses={201: TokenOutputSerializer}
+    )
+    def post(self, request: Request) -> Response:
+        if isinstance(request.auth, ApiToken):
+            # A token must not mint tokens: a leaked token could otherwise outlive
+            # its own revocation.
+            return Response(
+                {
+                    "detail": "Tokens are issued from a signed-in session, not by a token.",
+                    "code": "permission_denied",
+                    "errors": {},
+                },
+                status=status.HTTP_403_FORBIDDEN,
+            )
+        data = TokenCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        issued = services.api_token_create(
+            actor=request.user,
+            user=request.user,
+            name=data.validated_data["name"],
+            scopes=data.validated_data.get("scopes"),
+            expires_at=data.validated_data.get("expires_at"),
+        )
+        body = dict(TokenOutputSerializer(issued.token).data)
+        body["token"] = issued.raw
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class TokenRevokeApi(APIView):
+    @extend_schema(request=None, responses=TokenOutputSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        token = get_object_or_404(ApiToken.objects.filter(user=request.user), pk=pk)
+        token = services.api_token_revoke(actor=request.user, token=token)
+        return Response(TokenOutputSerializer(token).data)
