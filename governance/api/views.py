@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -27,11 +29,12 @@ class MeApi(APIView):
         )
     )
     def get(self, request: Request) -> Response:
+        user: Any = request.user
         token = request.auth if isinstance(request.auth, ApiToken) else None
         return Response(
             {
-                "username": request.user.get_username(),
-                "name": request.user.get_full_name(),
+                "username": user.get_username(),
+                "name": user.get_full_name(),
                 "roles": sorted(services.user_roles(request.user)),
                 "token_scopes": token.scopes if token else [],
             }
@@ -43,7 +46,7 @@ class TokenListCreateApi(APIView):
 
     @extend_schema(responses=TokenOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
-        tokens = ApiToken.objects.filter(user=request.user).select_related("user")
+        tokens = ApiToken.objects.filter(user=request.user.pk).select_related("user")
         return Response(TokenOutputSerializer(tokens, many=True).data)
 
     @extend_schema(
@@ -78,6 +81,6 @@ class TokenListCreateApi(APIView):
 class TokenRevokeApi(APIView):
     @extend_schema(request=None, responses=TokenOutputSerializer)
     def post(self, request: Request, pk: int) -> Response:
-        token = get_object_or_404(ApiToken.objects.filter(user=request.user), pk=pk)
+        token = get_object_or_404(ApiToken.objects.filter(user=request.user.pk), pk=pk)
         token = services.api_token_revoke(actor=request.user, token=token)
         return Response(TokenOutputSerializer(token).data)

@@ -34,7 +34,7 @@ class RegistryApi(APIView):
 
     def paginate(self, request: Request, queryset: Any, serializer: Any) -> Response:
         paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(queryset, request, view=self)
+        page: Any = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(serializer(page, many=True).data)
 
     def as_of(self, request: Request) -> Any:

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
 from governance import services
 from governance.choices import Role
@@ -45,24 +46,25 @@ class Command(BaseCommand):
             if not password:
                 raise CommandError(f"Environment variable {var} is not set or empty.")
         try:
-            user = services.account_create(
-                actor=None,
-                username=options["username"],
-                role=options["role"],
-                password=password,
-                email=options["email"],
-                first_name=options["first_name"],
-                last_name=options["last_name"],
-            )
-            self.stdout.write(f"created {user.get_username()} ({options['role']})")
-            if options["token"]:
-                issued = services.api_token_create(
-                    actor=user,
-                    user=user,
-                    name=options["token_name"],
-                    scopes=options["scopes"],
+            # One transaction: no account is left behind when its token is refused.
+            with transaction.atomic():
+                user = services.account_create(
+                    actor=None,
+                    username=options["username"],
+                    role=options["role"],
+                    password=password,
+                    email=options["email"],
+                    first_name=options["first_name"],
+                    last_name=options["last_name"],
                 )
-                self.stdout.write(f"token: {issued.raw}")
+                issued = None
+                if options["token"]:
+                    issued = services.api_token_create(
+                        actor=user,
+                        user=user,
+                        name=options["token_name"],
+                        scopes=options["scopes"],
+                    )
         except ValidationError as exc:
             messages = (
                 [f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items()]
@@ -70,3 +72,6 @@ class Command(BaseCommand):
                 else exc.messages
             )
             raise CommandError("; ".join(messages)) from exc
+        self.stdout.write(f"created {user.get_username()} ({options['role']})")
+        if issued is not None:
+            self.stdout.write(f"token: {issued.raw}")
