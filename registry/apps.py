@@ -21,4 +21,6 @@ class RegistryConfig(AppConfig):
     def ready(self) -> None:
         # Shipped templates are data that must exist after every migrate (and after
         # the test runner's flush); post_migrate is the one signal the style allows.
-        post_migrate.connect(_sync_catalog, sender=self, dispatch_uid="registry-catalog")
+        post_migrate.connect(
+            _sync_catalog, sender=self, dispatch_uid="registry-catalog"
+        )

@@ -26,7 +26,11 @@ _TOLERANCE = 1e-6
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
 
 
 def _is_rate(value: Any) -> bool:
@@ -41,12 +45,16 @@ def validate_input_schema(schema: Any) -> list[str]:
         Draft202012Validator.check_schema(schema)
     except JsonSchemaError as exc:
         return [f"Not a valid JSON Schema: {exc.message}"]
-    if schema.get("type") != "object" or not isinstance(schema.get("properties"), Mapping):
+    if schema.get("type") != "object" or not isinstance(
+        schema.get("properties"), Mapping
+    ):
         return ['Must describe an object: "type": "object" with "properties".']
     return []
 
 
-def validate_baseline(baseline: Any, feature_names: set[str] | None = None) -> list[str]:
+def validate_baseline(
+    baseline: Any, feature_names: set[str] | None = None
+) -> list[str]:
     """Messages for a malformed baseline; empty when it is well formed.
 
     ``feature_names``, when given, are the input schema's properties: every
@@ -80,7 +88,9 @@ def validate_baseline(baseline: Any, feature_names: set[str] | None = None) -> l
                 errors.append("approval_rate.overall: must be a rate in [0, 1].")
             for attr, groups in (rates.get("by_group") or {}).items():
                 if not isinstance(groups, Mapping) or not groups:
-                    errors.append(f"approval_rate.by_group.{attr}: must map groups to rates.")
+                    errors.append(
+                        f"approval_rate.by_group.{attr}: must map groups to rates."
+                    )
                     continue
                 for group, rate in groups.items():
                     if not _is_rate(rate):

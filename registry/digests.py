@@ -18,7 +18,11 @@ SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 def canonical_json(value: Any) -> bytes:
     """Serialise ``value`` canonically (sorted keys, compact, UTF-8)."""
     return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        value,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
     ).encode("utf-8")
 
 

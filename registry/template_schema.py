@@ -57,7 +57,10 @@ def validate_definition(definition: Mapping[str, Any]) -> None:
 
     key = definition.get("key")
     if not isinstance(key, str) or not _TEMPLATE_KEY.match(key):
-        add("key", "Must be lowercase letters, digits and hyphens, starting with a letter.")
+        add(
+            "key",
+            "Must be lowercase letters, digits and hyphens, starting with a letter.",
+        )
     version = definition.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         add("version", "Must be a positive integer.")
@@ -107,7 +110,9 @@ def validate_definition(definition: Mapping[str, Any]) -> None:
                 add(f"{fpath}.label", "Required.")
             ftype = fdef.get("type")
             if ftype not in FIELD_TYPES:
-                add(f"{fpath}.type", f"Must be one of {', '.join(sorted(FIELD_TYPES))}.")
+                add(
+                    f"{fpath}.type", f"Must be one of {', '.join(sorted(FIELD_TYPES))}."
+                )
             if ftype in {"choice", "multichoice"}:
                 choices = fdef.get("choices")
                 if (
@@ -162,7 +167,9 @@ def clean_section_values(
     completeness reports it.
     """
     if not isinstance(values, Mapping):
-        raise SchemaError({"values": ["Must be an object mapping field keys to values."]})
+        raise SchemaError(
+            {"values": ["Must be an object mapping field keys to values."]}
+        )
     fields = {f["key"]: f for f in section["fields"]}
     errors: dict[str, list[str]] = {}
     cleaned: dict[str, Any] = {}
@@ -193,7 +200,11 @@ def _clean_value(fdef: Mapping[str, Any], value: Any) -> Any:
             raise ValueError(f"At most {MAX_TEXT} characters.")
         if ftype == "text" and "\n" in value.strip():
             raise ValueError("Must be a single line.")
-        if ftype == "url" and value.strip() and not re.match(r"^(https?|s3|gs)://", value):
+        if (
+            ftype == "url"
+            and value.strip()
+            and not re.match(r"^(https?|s3|gs)://", value)
+        ):
             raise ValueError("Must be an http(s), s3 or gs URL.")
         return value
     if ftype == "choice":
@@ -204,7 +215,9 @@ def _clean_value(fdef: Mapping[str, Any], value: Any) -> Any:
         return value
     if ftype == "multichoice":
         if not isinstance(value, list) or not all(v in fdef["choices"] for v in value):
-            raise ValueError(f"Must be a list drawn from: {', '.join(fdef['choices'])}.")
+            raise ValueError(
+                f"Must be a list drawn from: {', '.join(fdef['choices'])}."
+            )
         return list(dict.fromkeys(value))
     if ftype == "date":
         if value == "":
