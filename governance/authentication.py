@@ -36,6 +36,8 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if not header:
             return None
         parts = header.split()
+        if not parts:
+            raise exceptions.AuthenticationFailed("Empty Authorization header.")
         if parts[0].lower() != self.keyword.lower():
             return None
         if len(parts) != 2 or not parts[1].startswith(TOKEN_PREFIX):

@@ -6,8 +6,9 @@ standard library (plus PyYAML for YAML manifests), so it can run in a slim CI im
     modelgov register --manifest model.yaml [--server URL] [--token TOKEN] [--submit]
 
 Server and token come from ``--server``/``--token`` or ``MODELGOV_URL``/``MODELGOV_TOKEN``.
-Exit codes: 0 success, 1 refused by the server (4xx), 2 usage or manifest error,
-3 server unreachable or failing (5xx).
+Exit codes: 0 success, 1 refused by the server (4xx other than 401), 2 usage or
+manifest error, 3 indeterminate: server unreachable, failing (5xx) or the token not
+accepted (401), as ``modelgov check`` will treat them.
 """
 
 from __future__ import annotations
@@ -86,6 +87,11 @@ def build_registration(manifest_path: Path) -> tuple[str, dict[str, Any]]:
     for key in ("model", "version"):
         if not manifest.get(key):
             raise UsageError(f"the manifest needs {key!r}")
+        if not isinstance(manifest[key], str):
+            # YAML reads `version: 2.10` as the float 2.1: refuse rather than mangle.
+            raise UsageError(
+                f'{key!r} must be a string; quote it in YAML ({key}: "2.10")'
+            )
     base = manifest_path.parent
     payload = {
         k: v for k, v in manifest.items() if not k.endswith("_path") and k != "model"

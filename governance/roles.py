@@ -42,18 +42,23 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "registry.change_document",
         "registry.author_validation_documents",
     ],
-    Role.RISK_OFFICER: _VIEW + _VIEW_ALL + ["registry.change_model"],
+    Role.RISK_OFFICER: _VIEW
+    + _VIEW_ALL
+    + ["registry.change_model", "registry.govern_model"],
     Role.AUDITOR: _VIEW + _VIEW_ALL + ["registry.export_model"],
     Role.ADMINISTRATOR: _VIEW
     + _VIEW_ALL
     + [
         "registry.add_model",
         "registry.change_model",
+        "registry.govern_model",
         "registry.add_documenttemplate",
         "registry.change_documenttemplate",
         "governance.manage_accounts",
     ],
-    Role.SERVICE_ACCOUNT: _VIEW + ["registry.add_modelversion"],
+    # A pipeline may freeze what it registered (submit); it can never approve.
+    Role.SERVICE_ACCOUNT: _VIEW
+    + ["registry.add_modelversion", "registry.submit_modelversion"],
 }
 
 # Scopes a token of each role may carry (a token never exceeds its user's role).

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser, Group
 from django.contrib.auth.password_validation import validate_password
@@ -111,7 +112,8 @@ def api_token_create(
 
     A user may issue tokens for themselves; issuing for someone else needs
     ``governance.manage_accounts``. Scopes default to everything the user's roles
-    allow and may never exceed it. Audited as ``governance.token.created``.
+    allow and may never exceed it. Without an expiry the token expires after
+    ``MODELGOV_TOKEN_DEFAULT_TTL_DAYS``. Audited as ``governance.token.created``.
     """
     if actor != user and not actor.has_perm("governance.manage_accounts"):
         raise PermissionDenied(
@@ -133,7 +135,12 @@ def api_token_create(
         raise ValidationError({"scopes": errors})
     if not name.strip():
         raise ValidationError({"name": ["A token needs a name."]})
-    if expires_at is not None and expires_at <= timezone.now():
+    if expires_at is None:
+        # No token lives forever by accident: MODELGOV_TOKEN_DEFAULT_TTL_DAYS applies.
+        expires_at = timezone.now() + timedelta(
+            days=settings.MODELGOV_TOKEN_DEFAULT_TTL_DAYS
+        )
+    elif expires_at <= timezone.now():
         raise ValidationError({"expires_at": ["The expiry must be in the future."]})
     secret = secrets.token_urlsafe(32)
     prefix = secrets.token_hex(4)

@@ -86,7 +86,11 @@ def validate_baseline(
         else:
             if "overall" in rates and not _is_rate(rates["overall"]):
                 errors.append("approval_rate.overall: must be a rate in [0, 1].")
-            for attr, groups in (rates.get("by_group") or {}).items():
+            by_group = rates.get("by_group")
+            if by_group is not None and not isinstance(by_group, Mapping):
+                errors.append("approval_rate.by_group: must be an object.")
+                by_group = None
+            for attr, groups in (by_group or {}).items():
                 if not isinstance(groups, Mapping) or not groups:
                     errors.append(
                         f"approval_rate.by_group.{attr}: must map groups to rates."

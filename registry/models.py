@@ -86,7 +86,11 @@ class Model(models.Model):
     )
     next_review_date = models.DateField(null=True, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -97,6 +101,7 @@ class Model(models.Model):
         permissions = [
             ("view_all_models", "Can see every model in the inventory"),
             ("export_model", "Can export evidence for a model"),
+            ("govern_model", "Can set risk tier, status and review date"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -172,7 +177,11 @@ class ModelVersion(models.Model):
     baseline = models.JSONField(default=dict, blank=True)
     content_digest = models.CharField(max_length=64, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
     )
     created_at = models.DateTimeField(default=timezone.now)
     submitted_by = models.ForeignKey(
@@ -295,7 +304,11 @@ class Document(models.Model):
     title = models.CharField(max_length=300)
     content = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_by = models.ForeignKey(

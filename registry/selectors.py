@@ -43,9 +43,9 @@ def model_list_for_user(
         # JSON containment is not portable to SQLite; filter the small id set instead.
         wanted = filters["regulation"]
         ids = [
-            m.pk
-            for m in qs.only("pk", "regulations")
-            if wanted in (m.regulations or [])
+            pk
+            for pk, regulations in qs.values_list("pk", "regulations")
+            if wanted in (regulations or [])
         ]
         qs = qs.filter(pk__in=ids)
     if filters.get("q"):
@@ -104,7 +104,7 @@ def document_list_for_user(*, user: Any, slug: str, version: str) -> QuerySet[Do
     mv = model_version_get_for_user(user=user, slug=slug, version=version)
     return (
         Document.objects.filter(model_version=mv)
-        .select_related("template", "model_version__model", "updated_by")
+        .select_related("template", "model_version__model", "created_by", "updated_by")
         .order_by("template__key")
     )
 
@@ -166,7 +166,7 @@ def parse_as_of(value: str) -> datetime:
 
     text = value.strip()
     try:
-        if len(text) == 10:
+        if len(text) in (8, 10) and "T" not in text:
             day = dt.date.fromisoformat(text)
             return dt.datetime.combine(day, dt.time.max, tzinfo=dt.UTC)
         parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))

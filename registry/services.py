@@ -40,6 +40,8 @@ from registry.models import (
 )
 
 MODEL_CARD_TEMPLATE_KEY = "model-card"
+# Slugs that are page paths under /registry/ and so cannot name a model.
+RESERVED_SLUGS = frozenset({"new", "templates", "api", "admin"})
 
 MODEL_EDITABLE_FIELDS = (
     "name",
@@ -61,6 +63,9 @@ MODEL_EDITABLE_FIELDS = (
     "next_review_date",
 )
 VERSION_EDITABLE_FIELDS = (*VERSION_CONTENT_FIELDS, "description")
+# Decisions of the risk function (SR 26-2 tiering, lifecycle status, review dates):
+# the model's team proposes them at creation; changing them needs govern_model.
+GOVERNED_MODEL_FIELDS = ("risk_tier", "tier_rationale", "status", "next_review_date")
 
 
 def is_model_member(user: Any, model: Model) -> bool:
@@ -132,6 +137,10 @@ def model_create(*, actor: Any, data: Mapping[str, Any]) -> Model:
     _require(
         actor, "registry.add_model", "Your role may not add models to the inventory."
     )
+    if data.get("slug") in RESERVED_SLUGS:
+        raise ValidationError(
+            {"slug": [f"{data['slug']!r} is reserved; choose another slug."]}
+        )
     model = Model(slug=data.get("slug", ""), created_by=actor)
     _apply_model_fields(model, data)
     owner = None
@@ -162,7 +171,8 @@ def model_update(*, actor: Any, model: Model, data: Mapping[str, Any]) -> Model:
     """Change inventory fields of a model; history keeps every prior state.
 
     Developers may change models they are on; risk officers and administrators any
-    model. Audited as ``registry.model.updated`` with the changed field names.
+    model. Tier, status and review date need ``registry.govern_model`` (the risk
+    function). Audited as ``registry.model.updated`` with the changed field names.
     """
     _require(
         actor, "registry.change_model", "Your role may not change inventory entries."
@@ -170,6 +180,11 @@ def model_update(*, actor: Any, model: Model, data: Mapping[str, Any]) -> Model:
     _require_member_or_all(actor, model, "You are not on this model's team.")
     model = Model.objects.select_for_update().get(pk=model.pk)
     changed = _apply_model_fields(model, data)
+    governed = sorted(set(changed) & set(GOVERNED_MODEL_FIELDS))
+    if governed and not actor.has_perm("registry.govern_model"):
+        raise PermissionDenied(
+            f"Only the risk function may change {', '.join(governed)} of an inventory entry."
+        )
     if "owner" in data:
         owner = (
             _users_by_username("owner", [data["owner"]])[0] if data["owner"] else None
@@ -179,8 +194,11 @@ def model_update(*, actor: Any, model: Model, data: Mapping[str, Any]) -> Model:
             changed.append("owner")
     if "developers" in data:
         developers = _users_by_username("developers", data["developers"])
-        model.developers.set(developers)
-        changed.append("developers")
+        if {u.pk for u in developers} != set(
+            model.developers.values_list("pk", flat=True)
+        ):
+            model.developers.set(developers)
+            changed.append("developers")
     if not changed:
         return model
     model.updated_at = timezone.now()
@@ -209,7 +227,8 @@ def _validate_version_content(version: ModelVersion) -> None:
     if not isinstance(attrs, list) or not all(isinstance(a, str) and a for a in attrs):
         errors["protected_attributes"] = ["Must be a list of attribute names."]
     elif isinstance(version.baseline, Mapping):
-        groups = (version.baseline.get("approval_rate") or {}).get("by_group") or {}
+        rates = version.baseline.get("approval_rate")
+        groups = rates.get("by_group") if isinstance(rates, Mapping) else None
         if isinstance(groups, Mapping):
             extra = sorted(set(groups) - set(attrs))
             if extra:

@@ -24,3 +24,5 @@ STORAGES = {
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+# WhiteNoise warns when STATIC_ROOT is missing; tests do not collect static files.
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
