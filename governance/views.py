@@ -13,13 +13,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from governance import services
+from governance import selectors, services
 from governance.choices import TokenScope
-from governance.models import ApiToken
 from governance.roles import ROLE_SCOPES
 
 View = Callable[..., HttpResponse]
@@ -142,7 +141,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
                 form = TokenCreateForm(scopes=scopes)
     else:
         form = TokenCreateForm(scopes=scopes)
-    user_tokens = ApiToken.objects.filter(user=user).order_by("-created_at", "-id")
+    user_tokens = selectors.api_token_list_for_user(user=user)
     response = render(
         request,
         "governance/tokens.html",
@@ -163,7 +162,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
 @require_POST
 def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     user: Any = request.user
-    token = get_object_or_404(ApiToken.objects.filter(user=user), pk=pk)
+    token = selectors.api_token_get_for_user(user=user, pk=pk)
     token = services.api_token_revoke(actor=request.user, token=token)
     messages.success(request, f"Token “{token.name}” ({token.prefix}…) is revoked.")
     return redirect("tokens")

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from governance import services
+from governance import selectors, services
 from governance.api.serializers import TokenCreateInputSerializer, TokenOutputSerializer
 from governance.models import ApiToken
 
@@ -46,7 +45,7 @@ class TokenListCreateApi(APIView):
 
     @extend_schema(responses=TokenOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
-        tokens = ApiToken.objects.filter(user=request.user.pk).select_related("user")
+        tokens = selectors.api_token_list_for_user(user=request.user)
         return Response(TokenOutputSerializer(tokens, many=True).data)
 
     @extend_schema(
@@ -81,6 +80,6 @@ class TokenListCreateApi(APIView):
 class TokenRevokeApi(APIView):
     @extend_schema(request=None, responses=TokenOutputSerializer)
     def post(self, request: Request, pk: int) -> Response:
-        token = get_object_or_404(ApiToken.objects.filter(user=request.user.pk), pk=pk)
+        token = selectors.api_token_get_for_user(user=request.user, pk=pk)
         token = services.api_token_revoke(actor=request.user, token=token)
         return Response(TokenOutputSerializer(token).data)
