@@ -343,7 +343,14 @@ def _form_field(fdef: Mapping[str, Any], *, required: bool) -> forms.Field:
     elif kind == "number":
         field = _NumberField(**common)
     elif kind == "boolean":
-        field = forms.BooleanField(**common)
+        # Tri-state: "not answered" must stay distinguishable from "No".
+        widget = forms.NullBooleanSelect()
+        widget.choices = [
+            ("unknown", "— not answered —"),
+            ("true", "Yes"),
+            ("false", "No"),
+        ]
+        field = forms.NullBooleanField(widget=widget, **common)
     else:  # pragma: no cover - validate_definition rejects other types
         raise ValueError(f"Unsupported field type {kind!r}")
     # Shown next to the label: required for completeness, not for saving.
@@ -369,7 +376,7 @@ class SectionForm(BaseForm):
             elif kind == "multichoice":
                 value = list(value or [])
             elif kind == "boolean":
-                value = bool(value)
+                value = value if isinstance(value, bool) else None
             elif kind == "textarea":
                 # Browsers send CRLF line ends; store the text with plain newlines.
                 value = (value or "").replace("\r\n", "\n")

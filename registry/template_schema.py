@@ -12,7 +12,9 @@ A template definition is a mapping::
                      "required": true, "help": "..."}, ...]}, ...]}
 
 A field is required when ``required`` is true, or when ``required_if`` names a
-context flag (for example ``is_vendor``) that is true for the model at hand.
+context flag (for example ``is_vendor``) that is true for the model at hand. A
+boolean with ``must_be_true`` (an attestation) is complete only when affirmed;
+other booleans are complete once answered, yes or no.
 """
 
 from __future__ import annotations
@@ -123,6 +125,11 @@ def validate_definition(definition: Mapping[str, Any]) -> None:
                     add(f"{fpath}.choices", "A choice field needs a list of strings.")
             if not isinstance(fdef.get("required", False), bool):
                 add(f"{fpath}.required", "Must be true or false.")
+            must_be_true = fdef.get("must_be_true", False)
+            if not isinstance(must_be_true, bool) or (
+                must_be_true and ftype != "boolean"
+            ):
+                add(f"{fpath}.must_be_true", "Only a boolean field may require true.")
             cond = fdef.get("required_if")
             if cond is not None and cond not in CONTEXT_FLAGS:
                 add(
@@ -320,7 +327,13 @@ def completeness(
     for section in definition["sections"]:
         svalues = values.get(section["key"], {}) or {}
         required = [f for f in section["fields"] if is_required(f, context)]
-        missing = [f["key"] for f in required if not is_filled(svalues.get(f["key"]))]
+        missing = [
+            f["key"]
+            for f in required
+            if not is_filled(svalues.get(f["key"]))
+            # An attestation counts only when it is affirmed.
+            or (f.get("must_be_true") and svalues.get(f["key"]) is not True)
+        ]
         result.append(
             SectionCompleteness(
                 key=section["key"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import math
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from registry import digests, tiering
+from registry import digests, template_schema, tiering
 from registry.baseline import validate_baseline, validate_input_schema
 from registry.selectors import parse_as_of
 from tests.factories import BASELINE, INPUT_SCHEMA
@@ -348,3 +349,66 @@ def test_parse_as_of_reads_a_basic_format_date_as_the_end_of_that_day() -> None:
     assert parse_as_of("20260331") == dt.datetime(
         2026, 3, 31, 23, 59, 59, 999999, tzinfo=UTC
     )
+
+
+ATTESTATION_TEMPLATE = {
+    "key": "attest",
+    "version": 1,
+    "name": "Attestation",
+    "kind": "validation",
+    "author_role": "validator",
+    "sections": [
+        {
+            "key": "control",
+            "title": "Control",
+            "fields": [
+                {
+                    "key": "independent",
+                    "label": "I attest independence",
+                    "type": "boolean",
+                    "required": True,
+                    "must_be_true": True,
+                },
+                {
+                    "key": "vendor",
+                    "label": "Vendor?",
+                    "type": "boolean",
+                    "required": True,
+                },
+            ],
+        }
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("values", "filled", "missing"),
+    [
+        ({}, 0, ["independent", "vendor"]),
+        ({"independent": False, "vendor": False}, 1, ["independent"]),
+        ({"independent": True, "vendor": None}, 1, ["vendor"]),
+        ({"independent": True, "vendor": False}, 2, []),
+    ],
+)
+def test_attestation_counts_only_when_affirmed_other_booleans_once_answered(
+    values: dict[str, Any], filled: int, missing: list[str]
+) -> None:
+    template_schema.validate_definition(ATTESTATION_TEMPLATE)
+    result = template_schema.completeness(ATTESTATION_TEMPLATE, {"control": values})
+    assert result.sections[0].filled == filled
+    assert result.sections[0].missing == missing
+
+
+def test_must_be_true_is_refused_on_a_non_boolean_field() -> None:
+    bad = copy.deepcopy(ATTESTATION_TEMPLATE)
+    bad["sections"][0]["fields"][1] = {
+        "key": "vendor",
+        "label": "Vendor",
+        "type": "text",
+        "must_be_true": True,
+    }
+    with pytest.raises(template_schema.SchemaError) as exc:
+        template_schema.validate_definition(bad)
+    assert exc.value.errors == {
+        "sections.0.fields.1.must_be_true": ["Only a boolean field may require true."]
+    }

@@ -333,7 +333,7 @@ def test_card_section_form_saves_exactly_the_posted_values(
             "users": ["underwriters", "collections"],
             "released_on": "2026-03-31",
             "cutoff": "0.35",
-            "human_review": "on",
+            "human_review": "true",
             "paper": "https://example.com/pd.pdf",
         },
     )
@@ -377,7 +377,7 @@ def test_card_section_form_keeps_empty_answers_empty(
             "users": [],
             "released_on": "",
             "cutoff": None,
-            "human_review": False,
+            "human_review": None,
             "paper": "",
         }
     }
