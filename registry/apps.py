@@ -10,7 +10,7 @@ logger = logging.getLogger(__name__)
 def _sync_catalog(sender: Any, **kwargs: Any) -> None:
     from registry import services
 
-    for warning in services.template_catalog_sync():
+    for warning in services.template_catalog_sync(using=kwargs.get("using", "default")):
         logger.warning(warning)
 
 

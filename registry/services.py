@@ -658,7 +658,7 @@ def template_create(*, actor: Any, definition: Mapping[str, Any]) -> DocumentTem
     return template
 
 
-def template_catalog_sync() -> list[str]:
+def template_catalog_sync(*, using: str = "default") -> list[str]:
     """Insert shipped templates the database lacks; return warnings.
 
     Never rewrites a stored template: a shipped definition whose digest differs
@@ -667,9 +667,11 @@ def template_catalog_sync() -> list[str]:
     warnings = []
     for shipped in catalog.load_catalog():
         d = shipped.definition
-        existing = DocumentTemplate.objects.filter(
-            key=d["key"], version=d["version"]
-        ).first()
+        existing = (
+            DocumentTemplate.objects.using(using)
+            .filter(key=d["key"], version=d["version"])
+            .first()
+        )
         if existing is not None:
             if existing.definition_sha256 != shipped.sha256:
                 warnings.append(
@@ -677,7 +679,7 @@ def template_catalog_sync() -> list[str]:
                     "the stored one; bump its version to ship a change."
                 )
             continue
-        DocumentTemplate.objects.create(
+        DocumentTemplate.objects.using(using).create(
             key=d["key"],
             version=d["version"],
             name=d["name"],

@@ -20,6 +20,7 @@ other booleans are complete once answered, yes or no.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,9 @@ def validate_definition(definition: Mapping[str, Any]) -> None:
 
     def add(path: str, message: str) -> None:
         errors.setdefault(path, []).append(message)
+
+    if not isinstance(definition, Mapping):
+        raise SchemaError({"definition": ["Must be a mapping of template keys."]})
 
     key = definition.get("key")
     if not isinstance(key, str) or not _TEMPLATE_KEY.match(key):
@@ -238,6 +242,8 @@ def _clean_value(fdef: Mapping[str, Any], value: Any) -> Any:
     if ftype == "number":
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError("Must be a number.")
+        if not math.isfinite(value):
+            raise ValueError("Must be a finite number.")
         return value
     if ftype == "boolean":
         if not isinstance(value, bool):
@@ -260,7 +266,7 @@ class SectionCompleteness:
 
     @property
     def percent(self) -> int:
-        return int(self.ratio * 100)
+        return 100 if self.required == 0 else self.filled * 100 // self.required
 
     @property
     def is_complete(self) -> bool:
@@ -285,7 +291,7 @@ class Completeness:
 
     @property
     def percent(self) -> int:
-        return int(self.ratio * 100)
+        return 100 if self.required == 0 else self.filled * 100 // self.required
 
     @property
     def is_complete(self) -> bool:

@@ -1,0 +1,304 @@
+"""`manage.py demo` against the real database: what it creates, and that it is idempotent.
+
+Loading the demo trains three models, so it runs once per module: the fixture loads
+it inside the test-case transaction machinery (rolled back at the end of the
+module), and each test reads it inside its own savepoint.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from io import StringIO
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.test import TestCase
+
+from audits.models import AuditEvent
+from governance.models import ApiToken
+from registry import baseline, digests
+from registry.demo import loader
+from registry.models import Document, Model, ModelCard, ModelVersion
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+PASSWORD = "demo-test-password-2026"
+SLUGS = {"credit-risk-sgc", "mortgage-approval-hmda", "card-fraud-vendor"}
+
+
+@pytest.fixture(scope="module")
+def demo(
+    django_db_setup: Any,
+    django_db_blocker: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, Any]]:
+    artifacts = tmp_path_factory.mktemp("artifacts")
+    out = StringIO()
+    with pytest.MonkeyPatch.context() as patch, django_db_blocker.unblock():
+        patch.setenv("MODELGOV_DEMO_PASSWORD", PASSWORD)
+        # TestCase's atomics are marked as test transactions, so the services'
+        # durable transactions may run inside them; rolling back undoes the demo.
+        atomics = TestCase._enter_atomics()
+        try:
+            call_command("demo", artifacts_dir=artifacts, stdout=out)
+            yield {"artifacts": artifacts, "output": out.getvalue()}
+        finally:
+            TestCase._rollback_atomics(atomics)
+
+
+def versions() -> dict[tuple[str, str], ModelVersion]:
+    return {
+        (v.model.slug, v.version): v
+        for v in ModelVersion.objects.select_related("model").filter(
+            model__slug__in=SLUGS
+        )
+    }
+
+
+def test_demo_creates_the_personas_with_their_roles(demo: Any, db: Any) -> None:
+    # given the loaded demo
+    User = get_user_model()
+    # then each persona exists with exactly its role; only people have passwords
+    users = {
+        u.username: u
+        for u in User.objects.filter(username__in=[p.username for p in loader.PERSONAS])
+    }
+    assert {name: [g.name for g in u.groups.all()] for name, u in users.items()} == {
+        "dev": ["model_developer"],
+        "dev2": ["model_developer"],
+        "validator": ["validator"],
+        "risk": ["risk_officer"],
+        "auditor": ["auditor"],
+        "admin": ["administrator"],
+        "pipeline": ["service_account"],
+    }
+    assert users["dev"].check_password(PASSWORD)
+    assert users["risk"].check_password(PASSWORD)
+    assert users["dev"].get_full_name() == "Dana Developer"
+    assert users["pipeline"].has_usable_password() is False
+    assert users["admin"].is_staff and not users["admin"].is_superuser
+    assert ApiToken.objects.filter(user=users["pipeline"]).count() == 1
+
+
+def test_demo_prints_the_accounts_and_the_pipeline_token(demo: Any, db: Any) -> None:
+    output = demo["output"]
+    token = ApiToken.objects.get(user__username="pipeline")
+    assert (
+        "Demo loaded: 3 models, 6 versions (3 submitted, 3 draft), 10 documents."
+        in output
+    )
+    assert f"mg_{token.prefix}_" in output
+    for persona in loader.PERSONAS:
+        assert f"  {persona.username} " in output
+    assert output.count(PASSWORD) == 6
+    assert loader.DEFAULT_PASSWORD not in output
+
+
+def test_demo_creates_three_models_with_their_teams(demo: Any, db: Any) -> None:
+    models = {m.slug: m for m in Model.objects.filter(slug__in=SLUGS)}
+    assert {
+        slug: (
+            m.risk_tier,
+            m.is_vendor,
+            m.owner.username,
+            sorted(m.developers.values_list("username", flat=True)),
+            m.status,
+        )
+        for slug, m in models.items()
+    } == {
+        "credit-risk-sgc": (
+            1,
+            False,
+            "dev2",
+            ["dev", "pipeline"],
+            "pending_validation",
+        ),
+        "mortgage-approval-hmda": (
+            2,
+            False,
+            "dev2",
+            ["dev", "pipeline"],
+            "pending_validation",
+        ),
+        "card-fraud-vendor": (3, True, "dev2", ["dev2", "pipeline"], "in_development"),
+    }
+    assert models["credit-risk-sgc"].is_eu_ai_act_high_risk is True
+    assert models["mortgage-approval-hmda"].regulations == [
+        "sr_26_2",
+        "ecoa_reg_b",
+        "fair_housing_act",
+        "hmda",
+    ]
+    assert all(m.next_review_date is not None for m in models.values())
+
+
+def test_demo_versions_are_in_their_planned_states(demo: Any, db: Any) -> None:
+    # then three versions are submitted by dev and three are drafts
+    found = versions()
+    assert {key: v.status for key, v in found.items()} == {
+        ("credit-risk-sgc", "1.0.0"): "submitted",
+        ("credit-risk-sgc", "1.1.0"): "submitted",
+        ("credit-risk-sgc", "1.2.0"): "draft",
+        ("mortgage-approval-hmda", "2.0.0"): "submitted",
+        ("mortgage-approval-hmda", "2.1.0"): "draft",
+        ("card-fraud-vendor", "4.2.0"): "draft",
+    }
+    assert {v.created_by.username for v in found.values()} == {"pipeline"}
+    assert {
+        v.submitted_by.username for v in found.values() if v.status == "submitted"
+    } == {"dev"}
+    assert found[("credit-risk-sgc", "1.0.0")].hyperparameters["C"] == 1.0
+    assert found[("credit-risk-sgc", "1.2.0")].hyperparameters["C"] == 0.1
+
+
+def test_submitted_versions_carry_the_digest_of_their_content(
+    demo: Any, db: Any
+) -> None:
+    for version in versions().values():
+        if version.status == "submitted":
+            assert version.content_digest == digests.content_digest(version.content())
+        else:
+            assert version.content_digest == ""
+
+
+def test_baselines_and_input_schemas_are_valid(demo: Any, db: Any) -> None:
+    for (slug, number), version in versions().items():
+        assert baseline.validate_input_schema(version.input_schema) == []
+        features = set(version.input_schema["properties"])
+        assert baseline.validate_baseline(version.baseline, features) == [], (
+            slug,
+            number,
+        )
+        if slug == "card-fraud-vendor":
+            assert version.baseline == {}
+            continue
+        groups = set(version.baseline["approval_rate"]["by_group"])
+        assert groups == set(version.protected_attributes)
+        assert (
+            round(version.baseline["performance"]["auc"], 4) == (version.metrics["auc"])
+        )
+    credit = versions()[("credit-risk-sgc", "1.0.0")]
+    assert credit.protected_attributes == ["age_group", "sex_derived"]
+    assert set(credit.baseline["approval_rate"]["by_group"]["age_group"]) == {
+        "<25",
+        "25-60",
+        ">60",
+    }
+    assert credit.baseline["n"] == 1000
+    assert "age" not in credit.input_schema["properties"]
+    assert "personal_status_sex" not in credit.input_schema["properties"]
+
+
+def test_artifacts_and_training_data_match_their_registered_digests(
+    demo: Any, db: Any
+) -> None:
+    for (slug, number), version in versions().items():
+        path = Path(unquote(urlparse(version.artifact_uri).path))
+        assert path.is_relative_to(demo["artifacts"])
+        assert digests.file_sha256(path) == version.artifact_sha256, (slug, number)
+    found = versions()
+    assert found[("credit-risk-sgc", "1.0.0")].training_data_sha256 == (
+        digests.file_sha256(DATA / "south_german_credit_decoded.csv")
+    )
+    assert found[("mortgage-approval-hmda", "2.0.0")].training_data_sha256 == (
+        digests.file_sha256(DATA / "hmda_sample.csv")
+    )
+    assert found[("card-fraud-vendor", "4.2.0")].training_data_sha256 == ""
+
+
+def test_demo_documents_and_their_completeness(demo: Any, db: Any) -> None:
+    # given every demo document
+    documents = list(
+        Document.objects.select_related("template", "model_version__model").filter(
+            model_version__model__slug__in=SLUGS
+        )
+    )
+    # then ten exist, by template, and their completeness varies as planned
+    assert len(documents) == 10
+    assert Counter(d.template.key for d in documents) == {
+        "sr11-7-development": 6,
+        "sr26-2-materiality": 2,
+        "eu-ai-act-annex-iv": 1,
+        "validation-report": 1,
+    }
+    ratio = {
+        (d.model_version.model.slug, d.model_version.version, d.template.key): (
+            d.completeness().ratio
+        )
+        for d in documents
+    }
+    assert ratio[("credit-risk-sgc", "1.0.0", "sr11-7-development")] == 1.0
+    assert ratio[("credit-risk-sgc", "1.0.0", "sr26-2-materiality")] == 1.0
+    assert ratio[("mortgage-approval-hmda", "2.0.0", "sr11-7-development")] == 1.0
+    assert 0.9 < ratio[("credit-risk-sgc", "1.0.0", "eu-ai-act-annex-iv")] < 1.0
+    assert 0.3 < ratio[("credit-risk-sgc", "1.0.0", "validation-report")] < 0.6
+    assert 0.5 < ratio[("credit-risk-sgc", "1.1.0", "sr11-7-development")] < 1.0
+    assert 0.0 < ratio[("credit-risk-sgc", "1.2.0", "sr11-7-development")] < 0.5
+    # the vendor document misses the vendor-only contingency plan
+    fraud = next(
+        d for d in documents if d.model_version.model.slug == "card-fraud-vendor"
+    )
+    governance = next(s for s in fraud.completeness().sections if s.key == "governance")
+    assert governance.missing == ["contingency_plan"]
+
+
+def test_validation_report_is_written_by_the_independent_validator(
+    demo: Any, db: Any
+) -> None:
+    report = Document.objects.get(template__key="validation-report")
+    assert report.created_by.username == "validator"
+    assert report.content["control"]["independence_attestation"] is True
+    assert not report.model_version.model.developers.filter(
+        username="validator"
+    ).exists()
+
+
+def test_model_cards_are_filled_from_the_training_run(demo: Any, db: Any) -> None:
+    cards = {
+        (c.model_version.model.slug, c.model_version.version): c
+        for c in ModelCard.objects.select_related("model_version__model", "template")
+    }
+    assert len(cards) == 6
+    credit = cards[("credit-risk-sgc", "1.0.0")]
+    assert credit.completeness().is_complete is True
+    assert credit.updated_by.username == "dev"
+    auc = credit.model_version.metrics["auc"]
+    assert f"AUC {auc:.3f}" in credit.content["metrics"]["performance_measures"]
+    assert (
+        "screening flag"
+        in credit.content["risk_and_regulatory"]["fairness_summary"].lower()
+    )
+    assert cards[("credit-risk-sgc", "1.2.0")].completeness().is_complete is False
+    assert cards[("card-fraud-vendor", "4.2.0")].updated_by.username == "dev2"
+
+
+def test_running_the_demo_again_changes_nothing(demo: Any, db: Any) -> None:
+    # given the loaded demo and a snapshot of everything it wrote
+    def snapshot() -> dict[str, Any]:
+        return {
+            "users": get_user_model().objects.count(),
+            "tokens": ApiToken.objects.count(),
+            "events": AuditEvent.objects.count(),
+            "models": list(Model.objects.values_list("slug", "status", "updated_at")),
+            "versions": list(
+                ModelVersion.objects.values_list("pk", "status", "content_digest")
+            ),
+            "cards": list(ModelCard.objects.values_list("pk", "content", "updated_at")),
+            "documents": list(
+                Document.objects.values_list("pk", "content", "updated_at")
+            ),
+        }
+
+    before = snapshot()
+    out = StringIO()
+    # when the command runs again
+    call_command("demo", artifacts_dir=demo["artifacts"], stdout=out)
+    # then nothing changed, and it says so and prints the accounts
+    assert snapshot() == before
+    assert "Demo already loaded; nothing changed" in out.getvalue()
+    assert "  dev " in out.getvalue()
+    assert "mg_" not in out.getvalue()
