@@ -14,6 +14,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     roles = sorted(services.user_roles(request.user))
     return {
         "organisation": settings.MODELGOV_ORGANISATION,
+        "eu_ai_act_high_risk_from": settings.MODELGOV_EU_AI_ACT_HIGH_RISK_FROM,
         "user_roles": roles,
         "user_role_labels": [r.replace("_", " ") for r in roles],
     }

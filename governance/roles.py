@@ -45,7 +45,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.RISK_OFFICER: _VIEW
     + _VIEW_ALL
     + ["registry.change_model", "registry.govern_model"],
-    Role.AUDITOR: _VIEW + _VIEW_ALL + ["registry.export_model"],
+    Role.AUDITOR: _VIEW
+    + _VIEW_ALL
+    + ["registry.export_model", "audits.view_auditevent"],
     Role.ADMINISTRATOR: _VIEW
     + _VIEW_ALL
     + [
@@ -55,6 +57,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "registry.add_documenttemplate",
         "registry.change_documenttemplate",
         "governance.manage_accounts",
+        "audits.view_auditevent",
     ],
     # A pipeline may freeze what it registered (submit); it can never approve.
     Role.SERVICE_ACCOUNT: _VIEW

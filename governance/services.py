@@ -115,7 +115,12 @@ def api_token_create(
     allow and may never exceed it. Without an expiry the token expires after
     ``MODELGOV_TOKEN_DEFAULT_TTL_DAYS``. Audited as ``governance.token.created``.
     """
-    if actor != user and not actor.has_perm("governance.manage_accounts"):
+    # actor=None is the operator at the server's shell (management commands).
+    if (
+        actor is not None
+        and actor != user
+        and not actor.has_perm("governance.manage_accounts")
+    ):
         raise PermissionDenied(
             "Only an administrator may issue tokens for another account."
         )
@@ -135,12 +140,11 @@ def api_token_create(
         raise ValidationError({"scopes": errors})
     if not name.strip():
         raise ValidationError({"name": ["A token needs a name."]})
+    now = timezone.now()
     if expires_at is None:
         # No token lives forever by accident: MODELGOV_TOKEN_DEFAULT_TTL_DAYS applies.
-        expires_at = timezone.now() + timedelta(
-            days=settings.MODELGOV_TOKEN_DEFAULT_TTL_DAYS
-        )
-    elif expires_at <= timezone.now():
+        expires_at = now + timedelta(days=settings.MODELGOV_TOKEN_DEFAULT_TTL_DAYS)
+    elif expires_at <= now:
         raise ValidationError({"expires_at": ["The expiry must be in the future."]})
     secret = secrets.token_urlsafe(32)
     prefix = secrets.token_hex(4)
@@ -151,6 +155,7 @@ def api_token_create(
         prefix=prefix,
         key_sha256=token_hash(raw),
         scopes=requested,
+        created_at=now,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
         expires_at=expires_at,
     )

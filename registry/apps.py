@@ -19,8 +19,8 @@ class RegistryConfig(AppConfig):
     verbose_name = "Model registry"
 
     def ready(self) -> None:
-        # Shipped templates are data that must exist after every migrate (and after
-        # the test runner's flush); post_migrate is the one signal the style allows.
+        # Shipped templates are data that must exist after every migrate;
+        # post_migrate is the one signal the style allows.
         post_migrate.connect(
             _sync_catalog, sender=self, dispatch_uid="registry-catalog"
         )

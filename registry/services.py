@@ -137,6 +137,13 @@ def model_create(*, actor: Any, data: Mapping[str, Any]) -> Model:
     _require(
         actor, "registry.add_model", "Your role may not add models to the inventory."
     )
+    if data.get(
+        "status", ModelStatus.IN_DEVELOPMENT
+    ) != ModelStatus.IN_DEVELOPMENT and not actor.has_perm("registry.govern_model"):
+        raise PermissionDenied(
+            "A new inventory entry starts in development; only the risk function "
+            "may set another status."
+        )
     if data.get("slug") in RESERVED_SLUGS:
         raise ValidationError(
             {"slug": [f"{data['slug']!r} is reserved; choose another slug."]}
@@ -609,7 +616,8 @@ def document_section_update(
     return document
 
 
-@transaction.atomic(durable=True)
+# Not durable: the Django admin saves inside its own transaction.
+@transaction.atomic
 def template_create(*, actor: Any, definition: Mapping[str, Any]) -> DocumentTemplate:
     """Add an organisation's own template, or a new version of an existing key.
 
@@ -627,12 +635,10 @@ def template_create(*, actor: Any, definition: Mapping[str, Any]) -> DocumentTem
         v=Max("version")
     )["v"]
     if latest is not None and definition["version"] <= latest:
-        raise ValidationError(
-            {
-                "version": [
-                    f"Template {definition['key']} is at version {latest}; use a higher one."
-                ]
-            }
+        raise Conflict(
+            f"Template {definition['key']} is at version {latest}; "
+            "a new version must be higher.",
+            code="duplicate",
         )
     template = DocumentTemplate(
         key=definition["key"],
@@ -679,6 +685,7 @@ def template_catalog_sync(*, using: str = "default") -> list[str]:
                     "the stored one; bump its version to ship a change."
                 )
             continue
+        # Its creation is recorded in the template's own history (history_user None).
         DocumentTemplate.objects.using(using).create(
             key=d["key"],
             version=d["version"],

@@ -19,6 +19,9 @@ as_root() {
 DEB=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-dejavu-core python3-venv)
 if [ "$MODE" = test ]; then
   DEB+=(chromium poppler-utils)
+  # The suite runs against real PostgreSQL and Redis; install them when absent.
+  command -v pg_ctlcluster >/dev/null || DEB+=(postgresql)
+  command -v redis-server >/dev/null || DEB+=(redis-server)
 fi
 if command -v dpkg-query >/dev/null; then
   missing=()

@@ -19,5 +19,16 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
   for _ in $(seq 1 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 1; done
 fi
+# The suite connects as postgres/postgres over TCP. A fresh Debian cluster uses
+# scram for TCP: give the postgres role that password (only when it cannot log in).
+if ! PGPASSWORD=postgres psql -h "$PGHOST_" -U postgres -d postgres -tAc "SELECT 1" >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1; then
+    echo "==> setting the postgres role's password for the test suite"
+    su postgres -c "psql -q -c \"ALTER ROLE postgres PASSWORD 'postgres'\""
+  else
+    echo "cannot log in to PostgreSQL as postgres/postgres on $PGHOST_; set TEST_DATABASE_URL" >&2
+    exit 1
+  fi
+fi
 pg_isready -h "$PGHOST_" -p 5432
 redis-cli -h 127.0.0.1 -p 6379 ping

@@ -3,9 +3,10 @@
 import os
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-" + "x" * 40)
-os.environ.setdefault(
-    "DATABASE_URL",
-    os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/modelgov"),
+# TEST_DATABASE_URL wins over an exported DATABASE_URL: tests never touch another DB.
+# The password is ignored under trust authentication and used under md5/scram.
+os.environ["DATABASE_URL"] = os.environ.get(
+    "TEST_DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:5432/modelgov"
 )
 
 from governance.settings import *  # noqa: E402,F403

@@ -28,7 +28,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("MODELGOV_CHROMIUM", "/usr/bin/chromium")
 ADMIN_DSN = os.environ.get(
-    "E2E_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
+    "E2E_ADMIN_DSN", "postgresql://postgres:postgres@127.0.0.1:5432/postgres"
 )
 DEMO_PASSWORD = "e2e-demo-password-2026"
 
@@ -83,7 +83,7 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "governance.settings",
-            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{dbname}",
+            "DATABASE_URL": ADMIN_DSN.rsplit("/", 1)[0] + f"/{dbname}",
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DJANGO_SECURE_SSL_REDIRECT": "0",

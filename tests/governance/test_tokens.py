@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import timedelta
+from io import StringIO
 from typing import Any
 
 import pytest
@@ -469,3 +470,42 @@ def test_roles_exist_as_groups(db: Any) -> None:
         "service_account",
         "validator",
     ]
+
+
+def test_issue_token_rotates_a_service_account_token(service: Any) -> None:
+    # given a service account with an old token
+    old = services.api_token_create(actor=service, user=service, name="old")
+    out = StringIO()
+    # when the operator issues a new one and revokes the old
+    call_command(
+        "issue_token",
+        "--username",
+        service.username,
+        "--expires-days",
+        "30",
+        stdout=out,
+    )
+    raw = out.getvalue().split("token: ")[1].strip()
+    services.api_token_revoke(actor=service, token=old.token)
+    # then the new token works and the old one is refused
+    assert client_for_raw(raw).get("/api/v1/me").status_code == 200
+    assert client_for_raw(old.raw).get("/api/v1/me").status_code == 401
+    new = ApiToken.objects.get(key_sha256=hashlib.sha256(raw.encode()).hexdigest())
+    assert new.scopes == [
+        "gate:check",
+        "predictions:write",
+        "registry:read",
+        "registry:write",
+    ]
+    assert 29 <= (new.expires_at - new.created_at).days <= 30
+
+
+def client_for_raw(raw: str) -> Any:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client
+
+
+def test_token_without_expiry_gets_the_default_lifetime(developer: Any) -> None:
+    issued = services.api_token_create(actor=developer, user=developer, name="t")
+    assert (issued.token.expires_at - issued.token.created_at).days == 365

@@ -615,3 +615,29 @@ def test_developer_cannot_change_governed_fields_of_their_model(
     assert response.status_code == 200
     assert response.json()["risk_tier"] == 2
     assert AuditEvent.objects.filter(event_type="registry.model.updated").count() == 1
+
+
+def test_developer_cannot_create_a_model_in_an_approved_state(developer: Any) -> None:
+    # given a developer
+    client = client_for(developer)
+    events = AuditEvent.objects.count()
+    # when they try to create an entry already "approved"
+    response = client.post(
+        MODELS,
+        {"name": "Shortcut", "slug": "shortcut", "purpose": "x", "status": "approved"},
+        format="json",
+    )
+    # then it is refused and nothing is created
+    assert response.status_code == 403
+    assert not Model.objects.filter(slug="shortcut").exists()
+    assert AuditEvent.objects.count() == events
+
+
+def test_reserved_slug_is_refused(developer: Any) -> None:
+    response = client_for(developer).post(
+        MODELS, {"name": "New", "slug": "new", "purpose": "x"}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"] == {
+        "slug": ["'new' is reserved; choose another slug."]
+    }

@@ -566,3 +566,15 @@ def test_document_can_be_started_and_a_section_edited(
         .order_by("id")
         .values_list("event_type", flat=True)
     ) == ["registry.document.created", "registry.document.section_updated"]
+
+
+def test_model_page_states_when_eu_ai_act_obligations_apply(
+    client: Any, risk_officer: Any, credit_model: Any, settings: Any
+) -> None:
+    settings.MODELGOV_EU_AI_ACT_HIGH_RISK_FROM = "2027-12-02"
+    client.force_login(risk_officer)
+    response = client.get(f"/registry/{credit_model.slug}/")
+    assert (
+        "EU AI Act high-risk obligations (Annex III 5(b)) apply from 2027-12-02."
+        in (response.content.decode())
+    )

@@ -1,0 +1,60 @@
+"""``manage.py issue_token``: issue a new token for an existing account (rotation)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from governance import services
+
+
+class Command(BaseCommand):
+    help = (
+        "Issue an API token for an existing account (e.g. to rotate a service "
+        "account's token); print it once. Revoke the old one at /admin/ or with "
+        "POST /api/v1/tokens/{id}/revoke."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--username", required=True)
+        parser.add_argument("--name", default="issued by issue_token")
+        parser.add_argument(
+            "--scope",
+            action="append",
+            dest="scopes",
+            help="repeatable; default: the role's",
+        )
+        parser.add_argument(
+            "--expires-days",
+            type=int,
+            help="lifetime in days (default: MODELGOV_TOKEN_DEFAULT_TTL_DAYS)",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        user = get_user_model().objects.filter(username=options["username"]).first()
+        if user is None:
+            raise CommandError(f"No account {options['username']!r}.")
+        expires_at = None
+        if options["expires_days"] is not None:
+            if options["expires_days"] < 1:
+                raise CommandError("--expires-days must be at least 1.")
+            expires_at = timezone.now() + timedelta(days=options["expires_days"])
+        try:
+            issued = services.api_token_create(
+                actor=None,
+                user=user,
+                name=options["name"],
+                scopes=options["scopes"],
+                expires_at=expires_at,
+            )
+        except ValidationError as exc:
+            raise CommandError("; ".join(exc.messages)) from exc
+        self.stdout.write(
+            f"token {issued.token.prefix} expires {issued.token.expires_at:%Y-%m-%d}"
+        )
+        self.stdout.write(f"token: {issued.raw}")
