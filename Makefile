@@ -34,7 +34,7 @@ lint:
 typecheck:
 	.venv/bin/mypy governance registry audits
 
-test: bootstrap-test services lint
+test: bootstrap-test services lint typecheck
 	.venv/bin/pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 clean-demo:

@@ -152,3 +152,29 @@ def test_nobody_revokes_another_users_token_from_their_page(
     issued.token.refresh_from_db()
     assert issued.token.revoked_at is None
     assert not AuditEvent.objects.filter(event_type="governance.token.revoked").exists()
+
+
+def test_api_docs_are_served_without_a_cdn(client: Any, developer: Any) -> None:
+    client.force_login(developer)
+    response = client.get("/api/docs/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "drf_spectacular_sidecar/swagger-ui-dist/" in html
+    assert "cdn.jsdelivr.net" not in html
+
+
+def test_openapi_schema_lists_the_registry_endpoints(
+    client: Any, developer: Any
+) -> None:
+    client.force_login(developer)
+    response = client.get(
+        "/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json"
+    )
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    assert "/api/v1/models/{slug}/versions/{version}/card/sections/{section}" in paths
+    assert "/api/v1/models/{slug}/versions/{version}/submit" in paths
+    assert (
+        response.json()["components"]["securitySchemes"]["bearerToken"]["scheme"]
+        == "bearer"
+    )
