@@ -25,3 +25,58 @@ class TokenScope(models.TextChoices):
 
 class GovernancePermission(models.TextChoices):
     MANAGE_ACCOUNTS = "governance.manage_accounts", "Manage accounts and tokens"
+
+
+class RequestState(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SUBMITTED = "submitted", "Submitted"
+    IN_VALIDATION = "in_validation", "In validation"
+    VALIDATED = "validated", "Validated"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+    EXPIRED = "expired", "Expired"
+    REVOKED = "revoked", "Revoked"
+
+
+# States in which a request still occupies its (version, environment) slot.
+OPEN_STATES = (
+    RequestState.DRAFT,
+    RequestState.SUBMITTED,
+    RequestState.IN_VALIDATION,
+    RequestState.VALIDATED,
+    RequestState.APPROVED,
+)
+
+
+class ValidationOutcome(models.TextChoices):
+    APPROVE = "approve", "Approve"
+    APPROVE_WITH_CONDITIONS = "approve_with_conditions", "Approve with conditions"
+    REJECT = "reject", "Reject / redevelop"
+
+
+class SignatureMeaning(models.TextChoices):
+    VALIDATED = "validated", "Independently validated"
+    APPROVED = "approved", "Approved for use in the named environments"
+    COMMITTEE = "committee", "Approved by the model risk committee"
+    REJECTED = "rejected", "Rejected"
+
+
+class FindingSeverity(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+    CRITICAL = "critical", "Critical"
+
+
+class FindingStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    REMEDIATION_SUBMITTED = "remediation_submitted", "Remediation submitted"
+    CLOSED = "closed", "Closed"
+
+
+class GateSource(models.TextChoices):
+    API = "api", "REST API"
+    CLI = "cli", "modelgov check"
+    ADMISSION = "admission", "Kubernetes admission"
+    BROWSER = "browser", "Browser"
