@@ -41,3 +41,33 @@ class AuditEvent(models.Model):
         return (
             f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.event_type} {self.object_repr}"
         )
+
+
+class RefusedAction(models.Model):
+    """A refused attempt (separation of duties, wrong password, illegal transition).
+
+    Written in its own transaction after the refused service rolled back, so the
+    refusal is on record while the governed state and its audit trail stay untouched.
+    Insert-only in the database.
+    """
+
+    occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
+    action = models.CharField(max_length=100)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    actor_display = models.CharField(max_length=300, blank=True)
+    object_type = models.CharField(max_length=100, blank=True)
+    object_id = models.CharField(max_length=100, blank=True)
+    reason = models.TextField()
+    request_id = models.CharField(max_length=36, blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} refused {self.action}: {self.reason[:80]}"

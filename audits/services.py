@@ -41,3 +41,24 @@ def audit_event_record(
         payload=payload or {},
         request_id=context.request_id.get(),
     )
+
+
+def refused_action_record(
+    *, actor: Any, action: str, obj: models.Model | None, reason: str
+) -> None:
+    """Record a refusal in its own transaction (the refused change was rolled back)."""
+    from django.db import transaction
+
+    from audits.models import RefusedAction
+
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    with transaction.atomic():
+        RefusedAction.objects.create(
+            action=action,
+            actor=user,
+            actor_display=actor_display_name(actor),
+            object_type=obj._meta.label_lower if obj is not None else "",
+            object_id=str(obj.pk) if obj is not None else "",
+            reason=reason,
+            request_id=context.request_id.get(),
+        )

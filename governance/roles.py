@@ -34,6 +34,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "registry.add_document",
         "registry.change_document",
         "registry.author_development_documents",
+        "governance.add_releaserequest",
+        "governance.view_releaserequest",
+        "governance.view_finding",
     ],
     Role.VALIDATOR: _VIEW
     + _VIEW_ALL
@@ -41,13 +44,35 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "registry.add_document",
         "registry.change_document",
         "registry.author_validation_documents",
+        "governance.view_releaserequest",
+        "governance.validate_releaserequest",
+        "governance.view_finding",
+        "governance.raise_finding",
     ],
     Role.RISK_OFFICER: _VIEW
     + _VIEW_ALL
-    + ["registry.change_model", "registry.govern_model"],
+    + [
+        "registry.change_model",
+        "registry.govern_model",
+        "governance.view_releaserequest",
+        "governance.approve_releaserequest",
+        "governance.revoke_releaserequest",
+        "governance.committee_releaserequest",
+        "governance.view_finding",
+        "governance.view_gatedecision",
+        "governance.view_deployment",
+    ],
     Role.AUDITOR: _VIEW
     + _VIEW_ALL
-    + ["registry.export_model", "audits.view_auditevent"],
+    + [
+        "registry.export_model",
+        "audits.view_auditevent",
+        "audits.view_refusedaction",
+        "governance.view_releaserequest",
+        "governance.view_finding",
+        "governance.view_gatedecision",
+        "governance.view_deployment",
+    ],
     Role.ADMINISTRATOR: _VIEW
     + _VIEW_ALL
     + [
@@ -61,7 +86,12 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     ],
     # A pipeline may freeze what it registered (submit); it can never approve.
     Role.SERVICE_ACCOUNT: _VIEW
-    + ["registry.add_modelversion", "registry.submit_modelversion"],
+    + [
+        "registry.add_modelversion",
+        "registry.submit_modelversion",
+        "governance.add_deployment",
+        "governance.view_deployment",
+    ],
 }
 
 # Scopes a token of each role may carry (a token never exceeds its user's role).

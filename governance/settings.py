@@ -248,7 +248,12 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "expire-approvals": {
+        "task": "governance.release_requests_expire_due",
+        "schedule": envint("MODELGOV_EXPIRY_CHECK_SECONDS", 300),
+    },
+}
 
 EMAIL_BACKEND = os.environ.get(
     "DJANGO_EMAIL_BACKEND",
@@ -266,6 +271,21 @@ MODELGOV_EU_AI_ACT_HIGH_RISK_FROM = os.environ.get(
     "MODELGOV_EU_AI_ACT_HIGH_RISK_FROM", "2027-12-02"
 )
 MODELGOV_TOKEN_DEFAULT_TTL_DAYS = envint("MODELGOV_TOKEN_DEFAULT_TTL_DAYS", 365)
+# Deployment environments the gate knows; anything else is denied.
+MODELGOV_ENVIRONMENTS = envlist("MODELGOV_ENVIRONMENTS", ["staging", "production"])
+# Kubernetes namespace -> environment for the admission webhook, as
+# "ns1=production,ns2=staging"; a namespace not listed is denied (fail closed).
+MODELGOV_NAMESPACE_ENVIRONMENTS = dict(
+    item.split("=", 1)
+    for item in envlist("MODELGOV_NAMESPACE_ENVIRONMENTS", [])
+    if "=" in item
+)
+# Ed25519 private key (PEM) that signs approval attestations; from a file in
+# production. Without it, DEBUG (demo) uses a key generated into var/, and
+# production refuses to sign.
+MODELGOV_ATTESTATION_KEY = envsecret("MODELGOV_ATTESTATION_KEY") or ""
+# Optional webhook that receives workflow notifications (JSON POST).
+MODELGOV_NOTIFY_WEBHOOK_URL = os.environ.get("MODELGOV_NOTIFY_WEBHOOK_URL", "")
 
 LOGGING = {
     "version": 1,

@@ -24,4 +24,5 @@ urlpatterns = [
     path("api/v1/", include("governance.api.urls")),
     path("registry/", include("registry.urls")),
     path("accounts/", include("governance.account_urls")),
+    path("governance/", include("governance.web_urls")),
 ]

@@ -12,5 +12,7 @@ urlpatterns = [
         views.TokenRevokeApi.as_view(),
         name="api-token-revoke",
     ),
+    path("", include("governance.api.gate_urls")),
+    path("", include("governance.api.workflow_urls")),
     path("", include("registry.api.urls")),
 ]

@@ -1,0 +1,195 @@
+"""The promotion gate over the database: gather facts, decide (pure), record."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from audits import services as audit_services
+from governance import gate
+from governance.choices import RequestState
+from governance.models import GateDecision, ReleaseRequest
+from governance.services.workflow import blocking_findings, policy_for
+from registry.models import ModelVersion
+
+# Requests that ever carried an approval: the pure rules judge validity.
+_APPROVAL_STATES = (RequestState.APPROVED, RequestState.EXPIRED, RequestState.REVOKED)
+
+
+@dataclass(frozen=True)
+class GateResult:
+    decision: gate.Decision
+    record: GateDecision
+
+
+def _subject(version: ModelVersion) -> gate.Subject:
+    return gate.Subject(
+        model=version.model.slug,
+        version=version.version,
+        artifact_sha256=version.artifact_sha256,
+        content_digest=version.content_digest,
+    )
+
+
+def _approval_fact(r: ReleaseRequest) -> gate.ApprovalFact:
+    assert r.approved_at is not None and r.expires_at is not None
+    return gate.ApprovalFact(
+        approval_id=f"RR-{r.pk}",
+        model=r.model_version.model.slug,
+        version=r.model_version.version,
+        artifact_sha256=r.approved_artifact_sha256,
+        content_digest=r.approved_content_digest,
+        environments=frozenset(r.environments),
+        approved_at=r.approved_at,
+        expires_at=r.expires_at,
+        revoked_at=r.revoked_at,
+        revocation_reason=r.revocation_reason,
+        approvers=tuple(s.printed_name for s in r.signatures.all()),
+        conditions=r.conditions,
+    )
+
+
+def gate_facts(
+    *,
+    version: ModelVersion | None,
+    environment: str,
+    now: datetime,
+    requested_digest: str = "",
+) -> gate.GateInput:
+    """Everything the decision needs about ``version``, read in one place."""
+    approvals: list[gate.ApprovalFact] = []
+    findings: list[gate.FindingFact] = []
+    if version is not None:
+        requests = (
+            ReleaseRequest.objects.filter(
+                model_version=version, state__in=_APPROVAL_STATES
+            )
+            .exclude(approved_at=None)
+            .select_related("model_version__model")
+            .prefetch_related("signatures")
+        )
+        approvals = [_approval_fact(r) for r in requests]
+        policy = policy_for(version)
+        findings = [
+            gate.FindingFact(finding_id=f"F-{f.pk}", severity=f.severity, title=f.title)
+            for f in blocking_findings(version, policy)
+        ]
+    return gate.GateInput(
+        subject=_subject(version) if version is not None else None,
+        environment=environment,
+        known_environments=frozenset(settings.MODELGOV_ENVIRONMENTS),
+        approvals=approvals,
+        blocking_findings=findings,
+        now=now,
+        requested_digest=requested_digest,
+    )
+
+
+def _resolve(*, model: str, version: str, artifact_sha256: str) -> list[ModelVersion]:
+    qs = ModelVersion.objects.select_related("model")
+    if model and version:
+        # A digest given as well must match this version's (checked by the rules).
+        return list(qs.filter(model__slug=model, version=version))
+    if artifact_sha256:
+        return list(qs.filter(artifact_sha256=artifact_sha256).order_by("-created_at"))
+    return []
+
+
+def _facts_json(facts: gate.GateInput) -> dict[str, Any]:
+    return {
+        "subject": facts.subject.__dict__ if facts.subject else None,
+        "environment": facts.environment,
+        "approvals": [
+            {
+                "approval_id": a.approval_id,
+                "environments": sorted(a.environments),
+                "artifact_sha256": a.artifact_sha256,
+                "approved_at": a.approved_at.isoformat(),
+                "expires_at": a.expires_at.isoformat(),
+                "revoked_at": a.revoked_at.isoformat() if a.revoked_at else None,
+            }
+            for a in facts.approvals
+        ],
+        "blocking_findings": [f.finding_id for f in facts.blocking_findings],
+        "requested_digest": facts.requested_digest,
+        "now": facts.now.isoformat(),
+    }
+
+
+@transaction.atomic
+def gate_check(
+    *,
+    actor: Any,
+    environment: str,
+    model: str = "",
+    version: str = "",
+    artifact_sha256: str = "",
+    source: str = "api",
+    correlation_id: str = "",
+    now: datetime | None = None,
+) -> GateResult:
+    """Answer "may this version go to ``environment`` now?" and record the answer.
+
+    The subject is named by model and version, or by artifact digest (then any
+    registered version with that digest that is approved allows: the approval binds
+    the bytes). Every decision is stored with its inputs and reason, and is an audit
+    event (``governance.gate.decided``).
+    """
+    now = now or timezone.now()
+    candidates = _resolve(model=model, version=version, artifact_sha256=artifact_sha256)
+    decision: gate.Decision | None = None
+    chosen: ModelVersion | None = None
+    facts: gate.GateInput | None = None
+    options: list[ModelVersion | None] = list(candidates) or [None]
+    for candidate in options:
+        f = gate_facts(
+            version=candidate,
+            environment=environment,
+            now=now,
+            requested_digest=artifact_sha256,
+        )
+        d = gate.decide(f)
+        if decision is None or (d.allowed and not decision.allowed):
+            decision, chosen, facts = d, candidate, f
+        if d.allowed:
+            break
+    assert decision is not None and facts is not None
+    approval = None
+    if decision.approval is not None:
+        approval = ReleaseRequest.objects.get(pk=int(decision.approval.approval_id[3:]))
+    record = GateDecision.objects.create(
+        decision_id=uuid.uuid4(),
+        decided_at=now,
+        source=source,
+        caller=actor if getattr(actor, "is_authenticated", False) else None,
+        caller_display=audit_services.actor_display_name(actor),
+        model_slug=chosen.model.slug if chosen else model,
+        version=chosen.version if chosen else version,
+        artifact_sha256=chosen.artifact_sha256 if chosen else artifact_sha256,
+        environment=environment,
+        allowed=decision.allowed,
+        reason=decision.reason,
+        reasons=list(decision.reasons),
+        approval=approval,
+        correlation_id=correlation_id[:200],
+        inputs=_facts_json(facts),
+    )
+    audit_services.audit_event_record(
+        actor=actor,
+        event_type="governance.gate.decided",
+        obj=record,
+        payload={
+            "allowed": decision.allowed,
+            "environment": environment,
+            "model": record.model_slug,
+            "version": record.version,
+            "source": source,
+        },
+    )
+    return GateResult(decision=decision, record=record)
