@@ -6,7 +6,10 @@ from typing import Any
 
 from celery import shared_task
 
-from governance import services
+from governance import (
+    notification_tasks,  # noqa: F401  (registers its task)
+    services,
+)
 
 
 @shared_task(name="governance.health_check", soft_time_limit=10, time_limit=15)

@@ -40,6 +40,7 @@ from governance.models import (
     ReleaseTarget,
     Signature,
 )
+from governance.services import notifications
 from registry import digests
 from registry.models import Document, ModelCard, ModelVersion
 
@@ -242,6 +243,10 @@ def release_request_submit(*, actor: Any, request: ReleaseRequest) -> ReleaseReq
     request.submitted_at = timezone.now()
     request.save(update_fields=["state", "submitted_at"])
     _audit(actor, "governance.request.submitted", request)
+    notifications.schedule_request_notification(
+        request.pk,
+        "submitted" if request.state == RequestState.SUBMITTED else "validated",
+    )
     return request
 
 
@@ -371,6 +376,9 @@ def release_request_record_validation(
         "governance.request.rejected" if rejected else "governance.request.validated"
     )
     _audit(actor, event, request, outcome=outcome, signature=signature.binding_sha256)
+    notifications.schedule_request_notification(
+        request.pk, "rejected" if rejected else "validated"
+    )
     return request
 
 
@@ -523,6 +531,7 @@ def release_request_approve(
             expires_at=request.expires_at.isoformat(),
             artifact_sha256=version.artifact_sha256,
         )
+        notifications.schedule_request_notification(request.pk, "approved")
     return request
 
 
@@ -564,6 +573,7 @@ def release_request_reject(
         request,
         signature=signature.binding_sha256,
     )
+    notifications.schedule_request_notification(request.pk, "rejected")
     return request
 
 
@@ -649,6 +659,7 @@ def release_request_revoke(
         reason=request.revocation_reason,
         rollback_targets=request.rollback_targets,
     )
+    notifications.schedule_request_notification(request.pk, "revoked")
     return request
 
 
@@ -669,6 +680,7 @@ def release_requests_expire_due(*, now: datetime | None = None) -> list[int]:
         request.save(update_fields=["state"])
         _close_targets(request)
         _audit(None, "governance.request.expired", request, expired_at=now.isoformat())
+        notifications.schedule_request_notification(request.pk, "expired")
     return [r.pk for r in due]
 
 
