@@ -2,13 +2,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from governance import services
 from governance.admin_mixins import ReadOnlyAdminMixin
-from governance.models import ApiToken
+from governance.models import (
+    ApiToken,
+    ApprovalPolicy,
+    Deployment,
+    Finding,
+    GateDecision,
+    ReleaseRequest,
+    Signature,
+)
 
 
 @admin.register(ApiToken)
@@ -37,3 +46,93 @@ class ApiTokenAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         self.message_user(
             request, f"Revoked {queryset.count()} token(s).", messages.SUCCESS
         )
+
+
+class PolicyForm(forms.ModelForm):  # type: ignore[type-arg]
+    class Meta:
+        model = ApprovalPolicy
+        fields = [
+            "risk_tier",
+            "name",
+            "requires_validation",
+            "approvals_required",
+            "requires_committee",
+            "required_documents",
+            "blocking_severities",
+            "validity_days",
+            "environments",
+        ]
+
+
+@admin.register(ApprovalPolicy)
+class ApprovalPolicyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Policies are never edited in place: saving publishes a new version."""
+
+    form = PolicyForm
+    list_display = [
+        "risk_tier",
+        "version",
+        "is_active",
+        "approvals_required",
+        "requires_committee",
+        "validity_days",
+        "created_at",
+    ]
+    list_filter = ["risk_tier", "is_active"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(
+        self, request: HttpRequest, obj: Any, form: Any, change: bool
+    ) -> None:
+        data = {k: v for k, v in form.cleaned_data.items() if k != "risk_tier"}
+        published = services.approval_policy_publish(
+            actor=request.user, risk_tier=form.cleaned_data["risk_tier"], data=data
+        )
+        obj.pk = published.pk
+        obj.refresh_from_db()
+
+
+@admin.register(ReleaseRequest)
+class ReleaseRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["__str__", "state", "approved_at", "expires_at", "revoked_at"]
+    list_filter = ["state"]
+
+
+@admin.register(Signature)
+class SignatureAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = [
+        "printed_name",
+        "meaning",
+        "signed_at",
+        "model_version",
+        "artifact_sha256",
+    ]
+
+
+@admin.register(Finding)
+class FindingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["__str__", "model_version", "status", "due_date"]
+    list_filter = ["severity", "status"]
+
+
+@admin.register(GateDecision)
+class GateDecisionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = [
+        "decided_at",
+        "allowed",
+        "model_slug",
+        "version",
+        "environment",
+        "source",
+    ]
+    list_filter = ["allowed", "environment", "source"]
+
+
+@admin.register(Deployment)
+class DeploymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["deployed_at", "environment", "model_version", "action", "approval"]

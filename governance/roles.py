@@ -82,6 +82,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "registry.add_documenttemplate",
         "registry.change_documenttemplate",
         "governance.manage_accounts",
+        "governance.add_approvalpolicy",
+        "governance.view_approvalpolicy",
         "audits.view_auditevent",
     ],
     # A pipeline may freeze what it registered (submit); it can never approve.

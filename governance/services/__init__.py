@@ -14,6 +14,7 @@ from governance.services.gate import GateResult, gate_check, gate_facts
 from governance.services.workflow import (
     SeparationOfDutiesError,
     approval_checklist,
+    approval_policy_publish,
     blocking_findings,
     finding_close,
     finding_raise,
@@ -40,6 +41,7 @@ __all__ = [
     "api_token_create",
     "api_token_revoke",
     "approval_checklist",
+    "approval_policy_publish",
     "blocking_findings",
     "finding_close",
     "finding_raise",

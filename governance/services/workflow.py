@@ -823,3 +823,80 @@ __all__ = [
     "rollback_targets_for",
     "signature_binding_is_intact",
 ]
+
+
+@records_refusals("governance.policy.publish")
+@transaction.atomic
+def approval_policy_publish(
+    *, actor: Any, risk_tier: int, data: dict[str, Any]
+) -> ApprovalPolicy:
+    """Publish a new version of a tier's policy; the previous one stops applying to
+    new requests (requests keep the policy they were created under).
+
+    Administrators only. Not durable: the admin saves inside its own transaction.
+    Audited as ``governance.policy.published``.
+    """
+    _require(
+        actor, "governance.add_approvalpolicy", "Only administrators publish policies."
+    )
+    if risk_tier not in (1, 2, 3):
+        raise ValidationError({"risk_tier": ["Must be 1, 2 or 3."]})
+    current = (
+        ApprovalPolicy.objects.select_for_update()
+        .filter(risk_tier=risk_tier, is_active=True)
+        .first()
+    )
+    latest = (
+        ApprovalPolicy.objects.filter(risk_tier=risk_tier).order_by("-version").first()
+    )
+    policy = ApprovalPolicy(
+        risk_tier=risk_tier,
+        version=(latest.version + 1) if latest else 1,
+        is_active=True,
+        created_by=actor,
+        **{k: v for k, v in data.items() if k in _POLICY_FIELDS},
+    )
+    errors: dict[str, list[str]] = {}
+    unknown_envs = [
+        e for e in policy.environments if e not in settings.MODELGOV_ENVIRONMENTS
+    ]
+    if not policy.environments or unknown_envs:
+        errors["environments"] = [
+            f"Choose from: {', '.join(settings.MODELGOV_ENVIRONMENTS)}."
+        ]
+    if not set(policy.blocking_severities) <= set(FindingSeverity.values):
+        errors["blocking_severities"] = [
+            f"Choose from: {', '.join(FindingSeverity.values)}."
+        ]
+    if policy.validity_days < 1:
+        errors["validity_days"] = ["Must be at least one day."]
+    if errors:
+        raise ValidationError(errors)
+    if current is not None:
+        current.is_active = False
+        current.save(update_fields=["is_active"])
+    policy.full_clean()
+    policy.save()
+    audit_services.audit_event_record(
+        actor=actor,
+        event_type="governance.policy.published",
+        obj=policy,
+        payload={
+            "risk_tier": risk_tier,
+            "version": policy.version,
+            "replaces": current.version if current else None,
+        },
+    )
+    return policy
+
+
+_POLICY_FIELDS = (
+    "name",
+    "requires_validation",
+    "approvals_required",
+    "requires_committee",
+    "required_documents",
+    "blocking_severities",
+    "validity_days",
+    "environments",
+)
