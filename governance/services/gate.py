@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from audits import services as audit_services
 from governance import gate
-from governance.choices import RequestState
+from governance.choices import RequestState, SignatureMeaning
 from governance.models import GateDecision, ReleaseRequest
 from governance.services.workflow import blocking_findings, policy_for
 from registry.models import ModelVersion
@@ -50,7 +50,12 @@ def _approval_fact(r: ReleaseRequest) -> gate.ApprovalFact:
         expires_at=r.expires_at,
         revoked_at=r.revoked_at,
         revocation_reason=r.revocation_reason,
-        approvers=tuple(s.printed_name for s in r.signatures.all()),
+        # Approvers are those who signed the approval (not the validator).
+        approvers=tuple(
+            s.printed_name
+            for s in r.signatures.all()
+            if s.meaning in (SignatureMeaning.APPROVED, SignatureMeaning.COMMITTEE)
+        ),
         conditions=r.conditions,
     )
 
@@ -61,12 +66,17 @@ def gate_facts(
     environment: str,
     now: datetime,
     requested_digest: str = "",
+    loaded: dict[str, ReleaseRequest] | None = None,
 ) -> gate.GateInput:
-    """Everything the decision needs about ``version``, read in one place."""
+    """Everything the decision needs about ``version``, read in one place.
+
+    ``loaded``, when given, receives the approval rows by approval id, so the
+    caller can link the decision without reading them again.
+    """
     approvals: list[gate.ApprovalFact] = []
     findings: list[gate.FindingFact] = []
     if version is not None:
-        requests = (
+        requests = list(
             ReleaseRequest.objects.filter(
                 model_version=version, state__in=_APPROVAL_STATES
             )
@@ -75,6 +85,8 @@ def gate_facts(
             .prefetch_related("signatures")
         )
         approvals = [_approval_fact(r) for r in requests]
+        if loaded is not None:
+            loaded.update({f"RR-{r.pk}": r for r in requests})
         policy = policy_for(version)
         findings = [
             gate.FindingFact(finding_id=f"F-{f.pk}", severity=f.severity, title=f.title)
@@ -146,6 +158,7 @@ def gate_check(
     decision: gate.Decision | None = None
     chosen: ModelVersion | None = None
     facts: gate.GateInput | None = None
+    loaded: dict[str, ReleaseRequest] = {}
     options: list[ModelVersion | None] = list(candidates) or [None]
     for candidate in options:
         f = gate_facts(
@@ -153,6 +166,7 @@ def gate_check(
             environment=environment,
             now=now,
             requested_digest=artifact_sha256,
+            loaded=loaded,
         )
         d = gate.decide(f)
         if decision is None or (d.allowed and not decision.allowed):
@@ -160,9 +174,7 @@ def gate_check(
         if d.allowed:
             break
     assert decision is not None and facts is not None
-    approval = None
-    if decision.approval is not None:
-        approval = ReleaseRequest.objects.get(pk=int(decision.approval.approval_id[3:]))
+    approval = loaded.get(decision.approval.approval_id) if decision.approval else None
     record = GateDecision.objects.create(
         decision_id=uuid.uuid4(),
         decided_at=now,
