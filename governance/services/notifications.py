@@ -160,8 +160,16 @@ def schedule_request_notification(request_id: int, event: str) -> None:
         raise ValueError(
             f"Unknown request event {event!r}; one of: {', '.join(EVENTS)}."
         )
+    transaction.on_commit(lambda: _enqueue(request_id, event))
+
+
+def _enqueue(request_id: int, event: str) -> None:
+    """Send the task; the action it reports has committed, so a failure here (broker
+    down, or delivery failing when tasks run eagerly in the demo) is logged, never
+    raised into the action's response."""
     from governance import notification_tasks
 
-    transaction.on_commit(
-        lambda: notification_tasks.notify_request_event_task.delay(request_id, event)
-    )
+    try:
+        notification_tasks.notify_request_event_task.delay(request_id, event)
+    except Exception:
+        logger.exception("notification of %s for RR-%s was not sent", event, request_id)

@@ -1644,6 +1644,159 @@ def mortgage_materiality(v: VersionFacts) -> dict[str, dict[str, Any]]:
     }
 
 
+def mortgage_validation(v: VersionFacts, validator: str) -> dict[str, dict[str, Any]]:
+    """The independent validation report of a mortgage version: complete.
+
+    Concludes "Approve with conditions" (advisory use in the pilot region only);
+    no high findings, so nothing blocks the release request.
+    """
+    m, f = v.metrics, v.facts
+    race = f["groups"]["applicant_race"]
+    sex = f["groups"]["applicant_sex"]
+    conditions = (
+        "Advisory use in the pilot region only; an underwriter takes every decision. "
+        "Monthly AIR monitoring by race, sex and age; re-validate before any "
+        "expansion or use in decisions."
+    )
+    return {
+        "control": {
+            "validation_id": f"VAL-2026-MO-{v.version}",
+            "model_id_version": f"{MORTGAGE_SLUG} {v.version}",
+            "validation_type": "Initial",
+            "scope": (
+                "Full initial validation before the pilot: inputs, processing and "
+                "reporting; fair-lending and fair-housing review."
+            ),
+            "validators": validator,
+            "independence_attestation": True,
+            "independence_notes": (
+                "The validator reports to the head of model risk and has no role in "
+                "developing or using the model."
+            ),
+            "start_date": v.date,
+            "report_date": v.date,
+        },
+        "executive_summary": {
+            "model_purpose": (
+                "Pre-screens mortgage applications of the pilot region to order the "
+                "underwriting queue; advisory only."
+            ),
+            "synopsis": (
+                f"Discrimination is adequate for queue ordering (AUC {m['auc']:.3f}); "
+                "the implementation matches the registered artifact; group metrics "
+                "show no adverse impact that blocks advisory use."
+            ),
+            "major_limitations_assumptions": (
+                "Undocumented sample provenance; missing loan-to-value and property "
+                "values; no matured outcomes of the bank's own applications yet."
+            ),
+            "overall_conclusion": "Approve with conditions",
+            "findings_high": 0,
+            "findings_medium": 1,
+            "findings_low": 1,
+            "conditions_of_use": conditions,
+            "remediation_due_dates": "F-M1 within 90 days; F-M2 within 180 days.",
+        },
+        "scope_approach": {
+            "components_reviewed": ["Input", "Processing", "Reporting"],
+            "materials_received": (
+                f"Version {v.version} (frozen digest), artifact sha256 "
+                f"{v.artifact_sha256}, training data sha256 {v.training_data_sha256}, "
+                "model card, development documentation and materiality assessment."
+            ),
+            "review_limitations": (
+                "No out-of-time data; outcomes analysis limited to the holdout."
+            ),
+        },
+        "conceptual_soundness": {
+            "design_review": (
+                "Gradient-boosted trees suit the non-linear effects of loan-to-value "
+                "and income; native handling of missing values is appropriate."
+            ),
+            "alternatives_assessment": (
+                f"{f['challenger']}: AUC {m['challenger_auc']:.3f} against "
+                f"{m['auc']:.3f}; the champion is justified."
+            ),
+            "assumptions_testing": (
+                "Stable holdout performance across loan purposes; no reject inference "
+                "(structural limitation, disclosed)."
+            ),
+            "data_suitability": (
+                "HMDA public sample; protected attributes excluded from the inputs and "
+                "kept for monitoring only."
+            ),
+            "proxies": (
+                "Income and property value correlate with race and sex; their effect is "
+                "within the group metrics below (finding F-M1 asks for quantification)."
+            ),
+        },
+        "developmental_evidence": {
+            "replication": (
+                f"Re-ran train_mortgage from the registered commit: AUC {m['auc']:.3f}, "
+                "identical to the registered metrics."
+            ),
+            "code_review": (
+                "No leakage (holdout not used in fitting), fixed seed, protected "
+                "attributes not among the inputs."
+            ),
+            "implementation_verification": (
+                "The SHA-256 of the artifact file equals the registered digest."
+            ),
+        },
+        "ongoing_monitoring": {
+            "plan_adequacy": (
+                "Monthly PSI of score and inputs, AIR by group with the four-fifths "
+                "screen; adequate for advisory use."
+            ),
+            "monitoring_history": "First version: no production history yet.",
+            "override_analysis": "Underwriter overrides to be sampled quarterly.",
+            "benchmarking": f"{f['challenger']} kept as the benchmark.",
+            "sensitivity_stability": (
+                f"Score PSI training to holdout {m['psi_score_train_test']:.4f}."
+            ),
+        },
+        "outcomes_analysis": {
+            "matured_performance": "Holdout only; no matured production outcomes.",
+            "confidence_intervals": "Bootstrap 95 % interval of the holdout AUC within 0.01.",
+            "calibration_by_band": calibration_lines(f["calibration"], "approval rate"),
+            "discrepancies": "None material.",
+        },
+        "fair_lending": {
+            "group_metrics": group_lines(race, "Applicant race")
+            + "\n"
+            + group_lines(sex, "Applicant sex"),
+            "proxy_screening": "Correlations with race and sex measured; see F-M1.",
+            "lda_search": (
+                "Version 2.1.0 (smaller trees) is the less-discriminatory-alternative "
+                "candidate."
+            ),
+            "adverse_action_accuracy": (
+                "Advisory model: no adverse-action notices are generated from it."
+            ),
+        },
+        "vendor_review": {},
+        "findings_register": {
+            "findings": (
+                "F-M1 | Proxy contribution not quantified | income and property value "
+                "| Medium | SR 11-7 §V.1(1) | Dana Developer | quantify | due in 90 "
+                "days | open | -\n"
+                "F-M2 | Override sampling not in place | Low | SR 11-7 §V.2 | Dana "
+                "Developer | define sampling | due in 180 days | open | -"
+            ),
+        },
+        "conclusion": {
+            "conclusion_statement": (
+                "Fit for advisory use in the pilot region, with the conditions below."
+            ),
+            "limitations": "Holdout-only outcomes; sample provenance undocumented.",
+            "conditions_of_use": conditions,
+            "validator_signoff": f"{validator}, {v.date}",
+            "mrm_head_signoff": f"Head of Model Risk, {v.date}",
+            "owner_acknowledgement": f"{v.owner}, {v.date}",
+        },
+    }
+
+
 # --- vendor fraud score ---------------------------------------------------------------
 
 

@@ -21,7 +21,8 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from governance import services as governance_services
-from governance.choices import Role
+from governance.choices import RequestState, Role, ValidationOutcome
+from governance.models import ReleaseRequest
 from registry import digests, services, template_schema
 from registry.choices import VersionStatus
 from registry.demo import content, training
@@ -226,6 +227,24 @@ VERSIONS = (
         documents=(
             DocumentPlan(DEV_DOC, "dev", content.mortgage_development),
             DocumentPlan(MATERIALITY, "dev", content.mortgage_materiality),
+            # Complete; the vendor review does not apply to an in-house model.
+            DocumentPlan(
+                VALIDATION,
+                "validator",
+                content.mortgage_validation,
+                (
+                    "control",
+                    "executive_summary",
+                    "scope_approach",
+                    "conceptual_soundness",
+                    "developmental_evidence",
+                    "ongoing_monitoring",
+                    "outcomes_analysis",
+                    "fair_lending",
+                    "findings_register",
+                    "conclusion",
+                ),
+            ),
         ),
     ),
     VersionPlan(
@@ -272,6 +291,55 @@ VERSIONS = (
 )
 
 
+@dataclass(frozen=True)
+class ReleasePlan:
+    """A release request the demo takes as far as validation: it then awaits the
+    risk officer's signature."""
+
+    slug: str
+    version: str
+    environments: tuple[str, ...]
+    justification: str
+    conditions: str
+
+
+RELEASES = (
+    ReleasePlan(
+        slug=content.MORTGAGE_SLUG,
+        version="2.0.0",
+        environments=("production",),
+        justification=(
+            "Pilot of the pre-screening model in the pilot region: advisory queue "
+            "ordering for underwriters."
+        ),
+        conditions=(
+            "Advisory use in the pilot region only; monthly AIR monitoring by race, "
+            "sex and age; re-validate before any expansion."
+        ),
+    ),
+)
+
+# States a demo release request has reached once the demo is complete.
+_RELEASE_DONE = {
+    RequestState.VALIDATED,
+    RequestState.APPROVED,
+    RequestState.REJECTED,
+    RequestState.WITHDRAWN,
+    RequestState.EXPIRED,
+    RequestState.REVOKED,
+}
+
+
+def _release_request(plan: ReleasePlan) -> ReleaseRequest | None:
+    return (
+        ReleaseRequest.objects.filter(
+            model_version__model__slug=plan.slug, model_version__version=plan.version
+        )
+        .order_by("created_at", "id")
+        .first()
+    )
+
+
 @dataclass
 class DemoResult:
     """What a run did: ``loaded`` is False when the demo was already complete."""
@@ -316,6 +384,10 @@ def demo_is_loaded() -> bool:
             )
         )
         if {d.template_key for d in plan.documents} - keys:
+            return False
+    for release in RELEASES:
+        request = _release_request(release)
+        if request is None or request.state not in _RELEASE_DONE:
             return False
     return True
 
@@ -514,6 +586,46 @@ class _Loader:
                 self.say(f"submitted {plan.slug} {plan.version}")
             self._documents(plan, version, before_submit=False)
 
+    # release requests ----------------------------------------------------------
+
+    def releases(self) -> None:
+        """Request, submit and validate each planned release, resuming where a
+        previous run stopped; the validator signs with the demo password."""
+        for plan in RELEASES:
+            request = _release_request(plan)
+            dev, validator = self.users["dev"], self.users["validator"]
+            if request is None:
+                version = ModelVersion.objects.get(
+                    model__slug=plan.slug, version=plan.version
+                )
+                request = governance_services.release_request_create(
+                    actor=dev,
+                    version=version,
+                    environments=list(plan.environments),
+                    justification=plan.justification,
+                )
+            if request.state == RequestState.DRAFT:
+                request = governance_services.release_request_submit(
+                    actor=dev, request=request
+                )
+            if request.state == RequestState.SUBMITTED:
+                request = governance_services.release_request_start_validation(
+                    actor=validator, request=request
+                )
+            if request.state == RequestState.IN_VALIDATION:
+                request = governance_services.release_request_record_validation(
+                    actor=validator,
+                    request=request,
+                    outcome=ValidationOutcome.APPROVE_WITH_CONDITIONS,
+                    password=self.result.password,
+                    conditions=plan.conditions,
+                    comment="Validation report complete; see its conclusion.",
+                )
+                self.say(
+                    f"release RR-{request.pk} {plan.slug} {plan.version} → "
+                    f"{', '.join(plan.environments)}: {request.state}"
+                )
+
     # documentation -------------------------------------------------------------
 
     def _card(self, plan: VersionPlan, version: ModelVersion) -> None:
@@ -617,6 +729,7 @@ def demo_load(
     loader.accounts()
     loader.models()
     loader.versions()
+    loader.releases()
     return loader.result
 
 
@@ -630,4 +743,7 @@ def demo_summary() -> dict[str, Any]:
         "submitted": versions.filter(status=VersionStatus.SUBMITTED).count(),
         "draft": versions.filter(status=VersionStatus.DRAFT).count(),
         "documents": Document.objects.filter(model_version__in=versions).count(),
+        "release_requests": ReleaseRequest.objects.filter(
+            model_version__in=versions
+        ).count(),
     }

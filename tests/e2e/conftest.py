@@ -93,6 +93,8 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
             "DJANGO_STATIC_ROOT": str(work / "static"),
             "DJANGO_MEDIA_ROOT": str(work / "media"),
             "CELERY_TASK_ALWAYS_EAGER": "1",
+            # No mail server here: keep notification mail in memory.
+            "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
             "MODELGOV_DEMO_PASSWORD": DEMO_PASSWORD,
         }
     )

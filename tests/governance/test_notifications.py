@@ -442,3 +442,25 @@ def test_the_workflow_schedules_its_notifications_after_commit(
         (rr.pk, "approved"),
         (rr.pk, "revoked"),
     ]
+
+
+def test_a_failing_notification_never_fails_the_committed_action(
+    developer: Any,
+    submitted_version: Any,
+    monkeypatch: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    # given a broker (or eager delivery) that fails
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(notification_tasks.notify_request_event_task, "delay", broken)
+    rr = services.release_request_create(
+        actor=developer, version=submitted_version, environments=["production"]
+    )
+    # when the action commits and its notification is sent
+    with django_capture_on_commit_callbacks(execute=True):
+        rr = services.release_request_submit(actor=developer, request=rr)
+    # then the action stands and nothing was raised
+    rr.refresh_from_db()
+    assert rr.state == "submitted"

@@ -20,7 +20,8 @@ from django.core.management import call_command
 from django.test import TestCase
 
 from audits.models import AuditEvent
-from governance.models import ApiToken
+from governance import services
+from governance.models import ApiToken, ReleaseRequest
 from registry import baseline, digests
 from registry.demo import loader
 from registry.models import Document, Model, ModelCard, ModelVersion
@@ -88,7 +89,7 @@ def test_demo_prints_the_accounts_and_the_pipeline_token(demo: Any, db: Any) -> 
     output = demo["output"]
     token = ApiToken.objects.get(user__username="pipeline")
     assert (
-        "Demo loaded: 3 models, 6 versions (3 submitted, 3 draft), 10 documents."
+        "Demo loaded: 3 models, 6 versions (3 submitted, 3 draft), 11 documents."
         in output
     )
     assert f"mg_{token.prefix}_" in output
@@ -217,13 +218,13 @@ def test_demo_documents_and_their_completeness(demo: Any, db: Any) -> None:
             model_version__model__slug__in=SLUGS
         )
     )
-    # then ten exist, by template, and their completeness varies as planned
-    assert len(documents) == 10
+    # then eleven exist, by template, and their completeness varies as planned
+    assert len(documents) == 11
     assert Counter(d.template.key for d in documents) == {
         "sr11-7-development": 6,
         "sr26-2-materiality": 2,
         "eu-ai-act-annex-iv": 1,
-        "validation-report": 1,
+        "validation-report": 2,
     }
     ratio = {
         (d.model_version.model.slug, d.model_version.version, d.template.key): (
@@ -236,6 +237,7 @@ def test_demo_documents_and_their_completeness(demo: Any, db: Any) -> None:
     assert ratio[("mortgage-approval-hmda", "2.0.0", "sr11-7-development")] == 1.0
     assert 0.9 < ratio[("credit-risk-sgc", "1.0.0", "eu-ai-act-annex-iv")] < 1.0
     assert 0.3 < ratio[("credit-risk-sgc", "1.0.0", "validation-report")] < 0.6
+    assert ratio[("mortgage-approval-hmda", "2.0.0", "validation-report")] == 1.0
     assert 0.5 < ratio[("credit-risk-sgc", "1.1.0", "sr11-7-development")] < 1.0
     assert 0.0 < ratio[("credit-risk-sgc", "1.2.0", "sr11-7-development")] < 0.5
     # the vendor document misses the vendor-only contingency plan
@@ -246,14 +248,46 @@ def test_demo_documents_and_their_completeness(demo: Any, db: Any) -> None:
     assert governance.missing == ["contingency_plan"]
 
 
-def test_validation_report_is_written_by_the_independent_validator(
+def test_validation_reports_are_written_by_the_independent_validator(
     demo: Any, db: Any
 ) -> None:
-    report = Document.objects.get(template__key="validation-report")
-    assert report.created_by.username == "validator"
-    assert report.content["control"]["independence_attestation"] is True
-    assert not report.model_version.model.developers.filter(
-        username="validator"
+    reports = Document.objects.filter(template__key="validation-report")
+    assert {r.model_version.model.slug for r in reports} == {
+        "credit-risk-sgc",
+        "mortgage-approval-hmda",
+    }
+    for report in reports:
+        assert report.created_by.username == "validator"
+        assert report.content["control"]["independence_attestation"] is True
+        assert not report.model_version.model.developers.filter(
+            username="validator"
+        ).exists()
+
+
+def test_mortgage_release_request_awaits_the_risk_officer(demo: Any, db: Any) -> None:
+    # given the loaded demo
+    requests = list(
+        ReleaseRequest.objects.select_related("model_version__model", "validator")
+    )
+    # then one request exists: mortgage 2.0.0 to production, validated by validator
+    assert len(requests) == 1
+    request = requests[0]
+    assert request.model_version.model.slug == "mortgage-approval-hmda"
+    assert request.model_version.version == "2.0.0"
+    assert request.environments == ["production"]
+    assert request.state == "validated"
+    assert request.policy.risk_tier == 2
+    assert request.requested_by.username == "dev"
+    assert request.validator.username == "validator"
+    assert request.validation_outcome == "approve_with_conditions"
+    assert [(s.signer.username, s.meaning) for s in request.signatures.all()] == [
+        ("validator", "validated")
+    ]
+    # and its policy checklist is satisfied, so only the approval is missing
+    assert all(ok for _, ok, _ in services.approval_checklist(request))
+    # and the credit scorecard keeps its partial report without a request
+    assert not ReleaseRequest.objects.filter(
+        model_version__model__slug="credit-risk-sgc"
     ).exists()
 
 
@@ -282,6 +316,7 @@ def test_running_the_demo_again_changes_nothing(demo: Any, db: Any) -> None:
         return {
             "users": get_user_model().objects.count(),
             "tokens": ApiToken.objects.count(),
+            "requests": list(ReleaseRequest.objects.values_list("pk", "state")),
             "events": AuditEvent.objects.count(),
             "models": list(Model.objects.values_list("slug", "status", "updated_at")),
             "versions": list(
