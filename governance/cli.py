@@ -4,17 +4,32 @@ It talks to a modelgov server over HTTPS with a bearer token and needs only the
 standard library (plus PyYAML for YAML manifests), so it can run in a slim CI image.
 
     modelgov register --manifest model.yaml [--server URL] [--token TOKEN] [--submit]
+    modelgov check (--model M --version V | --artifact-sha256 D) --env E
+                   [--server URL] [--token TOKEN] [--timeout SECONDS]
+    modelgov verify-attestation FILE --public-key KEY.pem [--env E]
+                   [--artifact-sha256 D | --artifact PATH]
 
 Server and token come from ``--server``/``--token`` or ``MODELGOV_URL``/``MODELGOV_TOKEN``.
-Exit codes: 0 success, 1 refused by the server (4xx other than 401), 2 usage or
-manifest error, 3 indeterminate: server unreachable, failing (5xx) or the token not
-accepted (401), as ``modelgov check`` will treat them.
+
+``register`` exits 0 on success, 1 refused by the server (4xx other than 401), 2 usage
+or manifest error, 3 indeterminate: server unreachable, failing (5xx) or the token not
+accepted (401).
+
+``check`` asks the promotion gate and fails closed: 0 allowed, 1 denied by policy (do
+not retry), 2 usage or input error, 3 indeterminate (unreachable, timeout, 5xx, 401 or
+403, or an answer without a boolean ``allowed``): treat as denied; CI may retry. The
+decision JSON goes to stdout, a one-line reason to stderr.
+
+``verify-attestation`` needs no server: 0 valid (the summary JSON on stdout), 1
+invalid (why, on stdout as JSON and on stderr), 2 usage error. A revocation is not
+visible offline; ``check`` sees it.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import http.client
 import json
 import os
 import sys
@@ -184,9 +199,164 @@ def _server_and_token(args: argparse.Namespace) -> tuple[str, str]:
     token = args.token or os.environ.get("MODELGOV_TOKEN", "")
     if not server:
         raise UsageError("no server: pass --server or set MODELGOV_URL")
+    if not server.startswith(("http://", "https://")):
+        raise UsageError(
+            f"the server URL must start with http:// or https://: {server}"
+        )
     if not token:
         raise UsageError("no token: pass --token or set MODELGOV_TOKEN")
     return server, token
+
+
+def post_json(
+    url: str, headers: dict[str, str], body: Any, timeout: float
+) -> tuple[int, bytes]:
+    """POST ``body`` as JSON; return (status, raw body). Network errors propagate."""
+    req = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", **headers},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _is_sha256(value: str) -> bool:
+    return len(value) == 64 and all(c in "0123456789abcdef" for c in value.lower())
+
+
+def check_body(args: argparse.Namespace) -> dict[str, str]:
+    """The gate request of ``check``; a UsageError when the subject is ambiguous."""
+    env = (args.env or "").strip()
+    if not env:
+        raise UsageError("--env is required")
+    digest = (args.artifact_sha256 or "").strip().lower()
+    if digest:
+        if args.model or args.version:
+            raise UsageError(
+                "name the subject once: --model/--version or --artifact-sha256"
+            )
+        if not _is_sha256(digest):
+            raise UsageError("--artifact-sha256 must be 64 hexadecimal characters")
+        return {"artifact_sha256": digest, "environment": env}
+    if not args.model or not args.version:
+        raise UsageError("pass --model and --version, or --artifact-sha256")
+    return {"model": args.model, "version": args.version, "environment": env}
+
+
+def _indeterminate(reason: str, http_status: int | None = None) -> int:
+    print(
+        json.dumps(
+            {
+                "allowed": False,
+                "outcome": "indeterminate",
+                "reason": reason,
+                "http_status": http_status,
+            },
+            indent=2,
+            sort_keys=True,
+        )
+    )
+    print(f"modelgov: indeterminate (treat as denied): {reason}", file=sys.stderr)
+    return EXIT_UNAVAILABLE
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    body = check_body(args)
+    server, token = _server_and_token(args)
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    url = server.rstrip("/") + "/api/v1/gate/decisions"
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Accept": "application/json",
+        "X-Modelgov-Client": "cli",
+    }
+    try:
+        status, raw = post_json(url, headers, body, args.timeout)
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        # URLError, refused connections and timeouts are OSErrors: fail closed.
+        reason = getattr(exc, "reason", None) or exc
+        return _indeterminate(f"server unreachable: {reason}")
+    try:
+        answer = json.loads(raw or b"null")
+    except ValueError:
+        answer = None
+    detail = answer.get("detail") if isinstance(answer, dict) else None
+    if status in (400, 404, 422):
+        print(json.dumps(answer, indent=2, sort_keys=True))
+        print(
+            f"modelgov: error: the server refused the input: {detail}", file=sys.stderr
+        )
+        return EXIT_USAGE
+    if status in (401, 403):
+        return _indeterminate(
+            f"the token was not accepted ({status}): {detail}", status
+        )
+    if status != 200:
+        return _indeterminate(f"the server answered {status}: {detail}", status)
+    if not isinstance(answer, dict) or not isinstance(answer.get("allowed"), bool):
+        return _indeterminate("the server's answer has no boolean 'allowed'", status)
+    print(json.dumps(answer, indent=2, sort_keys=True))
+    verdict = "allowed" if answer["allowed"] else "denied"
+    print(f"modelgov: {verdict}: {answer.get('reason', '')}", file=sys.stderr)
+    return EXIT_OK if answer["allowed"] else EXIT_REFUSED
+
+
+def cmd_verify_attestation(args: argparse.Namespace) -> int:
+    from governance import attestations
+
+    try:
+        key_pem = Path(args.public_key).read_bytes()
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read the public key {args.public_key}: {exc}"
+        ) from exc
+    try:
+        attestations.load_public_key(key_pem)
+    except attestations.AttestationError as exc:
+        raise UsageError(f"{args.public_key}: {exc}") from exc
+    digest = (args.artifact_sha256 or "").strip().lower() or None
+    if args.artifact:
+        path = Path(args.artifact)
+        if not path.is_file():
+            raise UsageError(f"--artifact {path} is not a file")
+        local = file_sha256(path)
+        if digest and digest != local:
+            raise UsageError(f"--artifact-sha256 {digest} is not the digest of {path}")
+        digest = local
+    if digest is not None and not _is_sha256(digest):
+        raise UsageError("--artifact-sha256 must be 64 hexadecimal characters")
+    try:
+        raw = Path(args.file).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.file}: {exc}") from exc
+    try:
+        envelope = json.loads(raw)
+        statement = attestations.verify_envelope(
+            envelope, key_pem, environment=args.env, artifact_sha256=digest
+        )
+    except (ValueError, attestations.AttestationError) as exc:
+        reason = (
+            str(exc)
+            if isinstance(exc, attestations.AttestationError)
+            else (f"not a JSON envelope: {exc}")
+        )
+        print(json.dumps({"valid": False, "reason": reason}, indent=2, sort_keys=True))
+        print(f"modelgov: attestation invalid: {reason}", file=sys.stderr)
+        return EXIT_REFUSED
+    summary = {"valid": True, **attestations.summary(statement)}
+    print(json.dumps(summary, indent=2, sort_keys=True))
+    print(
+        "modelgov: attestation valid (offline: revocation is not checked; "
+        "modelgov check asks the gate)",
+        file=sys.stderr,
+    )
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -205,6 +375,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="print the payload, send nothing"
     )
     reg.set_defaults(func=cmd_register)
+
+    check = sub.add_parser(
+        "check", help="ask the promotion gate whether a version may be deployed"
+    )
+    check.add_argument("--model", help="model slug")
+    check.add_argument("--version", help="model version")
+    check.add_argument("--artifact-sha256", help="artifact digest (instead of model)")
+    check.add_argument("--env", required=True, help="target environment")
+    check.add_argument("--server", help="server URL (or MODELGOV_URL)")
+    check.add_argument("--token", help="API token (or MODELGOV_TOKEN)")
+    check.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds (default 10)"
+    )
+    check.set_defaults(func=cmd_check)
+
+    verify = sub.add_parser(
+        "verify-attestation", help="verify a signed approval offline (no server)"
+    )
+    verify.add_argument("file", help="the DSSE envelope (rr-<id>.intoto.json)")
+    verify.add_argument("--public-key", required=True, help="Ed25519 public key PEM")
+    verify.add_argument("--env", help="require this environment to be covered")
+    verify.add_argument("--artifact-sha256", help="require this subject digest")
+    verify.add_argument("--artifact", help="hash this file and require its digest")
+    verify.set_defaults(func=cmd_verify_attestation)
     return parser
 
 
