@@ -51,6 +51,21 @@ class LiveApp:
         )
 
 
+def _new_attestation_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return (
+        Ed25519PrivateKey.generate()
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -93,6 +108,8 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
             "DJANGO_STATIC_ROOT": str(work / "static"),
             "DJANGO_MEDIA_ROOT": str(work / "media"),
             "CELERY_TASK_ALWAYS_EAGER": "1",
+            # A real signing key, so attestations are downloaded as in production.
+            "MODELGOV_ATTESTATION_KEY": _new_attestation_key(),
             # No mail server here: keep notification mail in memory.
             "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
             "MODELGOV_DEMO_PASSWORD": DEMO_PASSWORD,

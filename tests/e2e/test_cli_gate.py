@@ -45,17 +45,6 @@ print(json.dumps({{
 }}))
 """
 
-SIGN_IN_SHELL = """
-import json
-from governance.models import ReleaseRequest
-from governance.services import attestations
-rr = ReleaseRequest.objects.get(pk={pk})
-print(json.dumps({{
-    "envelope": attestations.attestation_for(rr),
-    "public_key_pem": attestations.public_key_pem(),
-}}))
-"""
-
 
 def _token(live_app: Any, username: str, role: str) -> str:
     out = live_app.manage(
@@ -217,9 +206,7 @@ def test_downloaded_attestation_verifies_offline(
 
 
 def _download(live_app: Any, token: str, pk: int) -> tuple[dict[str, Any], str]:
-    """The envelope and public key over HTTP; when the server has no key configured
-    (the e2e server runs with DEBUG off and no MODELGOV_ATTESTATION_KEY), the 409 is
-    asserted and the envelope is signed by the same service in a shell that has one."""
+    """The envelope and the server's public key, downloaded over HTTP."""
     import urllib.error
     import urllib.request
 
@@ -234,28 +221,10 @@ def _download(live_app: Any, token: str, pk: int) -> tuple[dict[str, Any], str]:
             return exc.code, json.loads(exc.read())
 
     status, body = get(f"/api/v1/release-requests/{pk}/attestation")
-    if status == 200:
-        key_status, key = get("/api/v1/attestations/public-key")
-        assert key_status == 200
-        return body, key["public_key_pem"]
-    assert status == 409, body
-    assert body["code"] == "attestation_key_missing"
-    pem = (
-        Ed25519PrivateKey.generate()
-        .private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        .decode()
-    )
-    signed = json.loads(
-        _shell(
-            {**live_app.env, "MODELGOV_ATTESTATION_KEY": pem},
-            SIGN_IN_SHELL.format(pk=pk),
-        )
-    )
-    return signed["envelope"], signed["public_key_pem"]
+    assert status == 200, body
+    key_status, key = get("/api/v1/attestations/public-key")
+    assert key_status == 200
+    return body, key["public_key_pem"]
 
 
 def _shell(env: dict[str, str], code: str) -> str:
