@@ -234,6 +234,8 @@ def check_body(args: argparse.Namespace) -> dict[str, str]:
     env = (args.env or "").strip()
     if not env:
         raise UsageError("--env is required")
+    if args.artifact_sha256 is not None and not args.artifact_sha256.strip():
+        raise UsageError("--artifact-sha256 is empty")
     digest = (args.artifact_sha256 or "").strip().lower()
     if digest:
         if args.model or args.version:
@@ -320,6 +322,14 @@ def cmd_verify_attestation(args: argparse.Namespace) -> int:
         attestations.load_public_key(key_pem)
     except attestations.AttestationError as exc:
         raise UsageError(f"{args.public_key}: {exc}") from exc
+    # An option given but empty (e.g. an unset $DIGEST) is a usage error, never
+    # "no check": verification must not pass by omission.
+    for option, value in (
+        ("--artifact-sha256", args.artifact_sha256),
+        ("--artifact", args.artifact),
+    ):
+        if value is not None and not value.strip():
+            raise UsageError(f"{option} is empty")
     digest = (args.artifact_sha256 or "").strip().lower() or None
     if args.artifact:
         path = Path(args.artifact)

@@ -144,8 +144,9 @@ def decide(facts: GateInput) -> Decision:
         )
     current = valid[0]
     if facts.blocking_findings:
-        listed = "; ".join(
-            f"{f.finding_id} ({f.severity}): {f.title}" for f in facts.blocking_findings
+        # Ids and severities only: the gate's callers need not read finding titles.
+        listed = ", ".join(
+            f"{f.finding_id} ({f.severity})" for f in facts.blocking_findings
         )
         return _deny(f"open blocking findings: {listed}", approval=current)
     return Decision(

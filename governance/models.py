@@ -318,6 +318,7 @@ class GateDecision(models.Model):
     class Meta:
         ordering = ["-decided_at", "-id"]
         indexes = [models.Index(fields=["model_slug", "version", "environment"])]
+        permissions = [("check_gate", "Can ask the promotion gate")]
 
     def __str__(self) -> str:
         verdict = "allowed" if self.allowed else "denied"

@@ -58,6 +58,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "governance.approve_releaserequest",
         "governance.revoke_releaserequest",
         "governance.committee_releaserequest",
+        "governance.check_gate",
         "governance.view_finding",
         "governance.view_gatedecision",
         "governance.view_deployment",
@@ -68,6 +69,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "registry.export_model",
         "audits.view_auditevent",
         "audits.view_refusedaction",
+        "governance.check_gate",
         "governance.view_releaserequest",
         "governance.view_finding",
         "governance.view_gatedecision",
@@ -93,6 +95,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "registry.submit_modelversion",
         "governance.add_deployment",
         "governance.view_deployment",
+        "governance.check_gate",
     ],
 }
 

@@ -58,7 +58,7 @@ def _decisions() -> Any:
 class GateDecisionListCreateApi(GateApi):
     permission_by_method = {
         "GET": "governance.view_gatedecision",
-        "POST": "registry.view_model",
+        "POST": "governance.check_gate",
     }
 
     @extend_schema(
@@ -244,7 +244,7 @@ def _admission_answer(review: admission.AdmissionRequest, actor: Any) -> dict[st
 class AdmissionReviewApi(GateApi):
     """Kubernetes ValidatingAdmissionWebhook (AdmissionReview v1 in and out)."""
 
-    permission_by_method = {"POST": "registry.view_model"}
+    permission_by_method = {"POST": "governance.check_gate"}
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request) -> Response:

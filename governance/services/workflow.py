@@ -106,25 +106,45 @@ def _expect(request: ReleaseRequest, *states: str) -> None:
         )
 
 
-def involved_people(version: ModelVersion) -> dict[int, str]:
-    """People who may not validate or approve ``version``, with why."""
+def involved_people(
+    version: ModelVersion, requester_id: int | None = None
+) -> dict[int, str]:
+    """People who may not validate or approve ``version``, with why.
+
+    Read from the model's history as well as its current state: leaving the team
+    or handing ownership away does not make anyone independent of the model.
+    """
+    from django.apps import apps
+
     model = version.model
     people: dict[int, str] = {}
     for user in model.developers.all():
         people.setdefault(user.pk, "you are one of the model's developers")
     if model.owner_id:
         people.setdefault(model.owner_id, "you own the model")
+
     if version.created_by_id:
         people.setdefault(version.created_by_id, "you registered this version")
     if version.submitted_by_id:
         people.setdefault(version.submitted_by_id, "you submitted this version")
+    if requester_id is not None:
+        people.setdefault(requester_id, "you requested this release")
+    past_developers = apps.get_model("registry", "HistoricalModel_developers")
+    for user_id in past_developers.objects.filter(model_id=model.pk).values_list(
+        "user_id", flat=True
+    ):
+        people.setdefault(user_id, "you have been one of the model's developers")
+    for owner_id in (
+        model.history.filter(id=model.pk)
+        .exclude(owner=None)
+        .values_list("owner_id", flat=True)
+    ):
+        people.setdefault(owner_id, "you have owned the model")
     return people
 
 
 def _check_independent(actor: Any, request: ReleaseRequest, act: str) -> None:
-    why = involved_people(request.model_version).get(actor.pk)
-    if why is None and request.requested_by_id == actor.pk:
-        why = "you requested this release"
+    why = involved_people(request.model_version, request.requested_by_id).get(actor.pk)
     if why:
         raise SeparationOfDutiesError(f"You may not {act} RR-{request.pk}: {why}.")
 
@@ -155,6 +175,15 @@ def _audit(actor: Any, event: str, request: ReleaseRequest, **payload: Any) -> N
     )
 
 
+def effective_policy(request: ReleaseRequest) -> ApprovalPolicy:
+    """The policy a request is decided under: the one pinned at creation, or the
+    current tier's when the model was re-tiered to a stricter (lower) tier since."""
+    current = policy_for(request.model_version)
+    if current.risk_tier < request.policy.risk_tier:
+        return current
+    return request.policy
+
+
 def policy_for(version: ModelVersion) -> ApprovalPolicy:
     """The active policy of the version's risk tier."""
     policy = ApprovalPolicy.objects.filter(
@@ -182,6 +211,9 @@ def release_request_create(
     """
     from registry import services as registry_services
 
+    _require(
+        actor, "governance.add_releaserequest", "Your role may not request releases."
+    )
     version = ModelVersion.objects.select_related("model").get(pk=version.pk)
     if not registry_services.is_model_member(actor, version.model):
         raise PermissionDenied("Only the model's team may request its release.")
@@ -231,6 +263,9 @@ def release_request_submit(*, actor: Any, request: ReleaseRequest) -> ReleaseReq
     policy needs none). Audited as ``governance.request.submitted``."""
     from registry import services as registry_services
 
+    _require(
+        actor, "governance.add_releaserequest", "Your role may not request releases."
+    )
     request = _lock(request)
     if not registry_services.is_model_member(actor, request.model_version.model):
         raise PermissionDenied("Only the model's team may submit its release request.")
@@ -385,7 +420,7 @@ def release_request_record_validation(
 def approval_checklist(request: ReleaseRequest) -> list[tuple[str, bool, str]]:
     """The policy checklist of a request: (item, satisfied, detail) in order."""
     version = request.model_version
-    policy = request.policy
+    policy = effective_policy(request)
     items: list[tuple[str, bool, str]] = []
     if policy.requires_validation:
         done = request.validated_at is not None and request.validation_outcome in (
@@ -504,7 +539,7 @@ def release_request_approve(
     has_committee = request.signatures.filter(
         meaning=SignatureMeaning.COMMITTEE
     ).exists()
-    policy = request.policy
+    policy = effective_policy(request)
     if approvals >= policy.approvals_required and (
         has_committee or not policy.requires_committee
     ):
@@ -604,7 +639,11 @@ def release_request_withdraw(*, actor: Any, request: ReleaseRequest) -> ReleaseR
 def rollback_targets_for(
     request: ReleaseRequest, now: datetime
 ) -> dict[str, str | None]:
-    """Per environment, the newest other version of the model still approved there."""
+    """Per environment, the newest other version of the model that the gate would
+    allow there now (approved, current, same digest, no blocking findings)."""
+    from governance import gate as gate_rules
+    from governance.services import gate as gate_service
+
     targets: dict[str, str | None] = {}
     for env in request.environments:
         candidates = (
@@ -618,8 +657,16 @@ def rollback_targets_for(
             .select_related("model_version")
             .order_by("-approved_at")
         )
-        found = next((c for c in candidates if env in c.environments), None)
-        targets[env] = found.model_version.version if found else None
+        targets[env] = None
+        for candidate in candidates:
+            if env not in candidate.environments:
+                continue
+            facts = gate_service.gate_facts(
+                version=candidate.model_version, environment=env, now=now
+            )
+            if gate_rules.decide(facts).allowed:
+                targets[env] = candidate.model_version.version
+                break
     return targets
 
 

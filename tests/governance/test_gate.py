@@ -134,7 +134,7 @@ CASES = [
         "blocking finding",
         facts(blocking_findings=(FindingFact("F-7", "high", "Calibration off"),)),
         False,
-        "open blocking findings: F-7 (high): Calibration off",
+        "open blocking findings: F-7 (high)",
     ),
 ]
 

@@ -402,7 +402,7 @@ def test_tier_3_a_high_finding_does_not_block_but_a_critical_one_does(
     denied = _gate(submitted_version)
     assert denied.decision.allowed is False
     assert denied.decision.reason == (
-        f"open blocking findings: F-{critical.pk} (critical): Leakage"
+        f"open blocking findings: F-{critical.pk} (critical)"
     )
     assert denied.record.approval_id == rr.pk
 
@@ -1148,9 +1148,7 @@ def test_a_blocking_finding_is_raised_remediated_and_closed_by_a_second_person(
     assert finding.raised_by_id == validator.pk
     denied = _gate(submitted_version)
     assert denied.decision.allowed is False
-    assert denied.decision.reason == (
-        f"open blocking findings: F-{finding.pk} (high): Unstable PD"
-    )
+    assert denied.decision.reason == (f"open blocking findings: F-{finding.pk} (high)")
     # when the developer submits the remediation
     finding = services.finding_submit_remediation(
         actor=developer, finding=finding, remediation="Re-estimated on 2015-2024."
