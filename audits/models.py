@@ -44,7 +44,8 @@ class AuditEvent(models.Model):
 
 
 class RefusedAction(models.Model):
-    """A refused attempt (separation of duties, wrong password, illegal transition).
+    """A refused attempt: a permission or separation-of-duties refusal, or a wrong
+    signature password. (State conflicts, 409, are answers, not refusals.)
 
     Written in its own transaction after the refused service rolled back, so the
     refusal is on record while the governed state and its audit trail stay untouched.

@@ -1,7 +1,7 @@
 """The ``modelgov`` command line: what training pipelines and deployment systems run.
 
-It talks to a modelgov server over HTTPS with a bearer token and needs only the
-standard library (plus PyYAML for YAML manifests), so it can run in a slim CI image.
+It talks to a modelgov server over HTTPS with a bearer token (stdlib urllib);
+``verify-attestation`` works offline and needs only ``cryptography``.
 
     modelgov register --manifest model.yaml [--server URL] [--token TOKEN] [--submit]
     modelgov check (--model M --version V | --artifact-sha256 D) --env E

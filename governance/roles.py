@@ -86,6 +86,13 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "governance.manage_accounts",
         "governance.add_approvalpolicy",
         "governance.view_approvalpolicy",
+        "governance.view_releaserequest",
+        "governance.view_signature",
+        "governance.view_finding",
+        "governance.view_gatedecision",
+        "governance.view_deployment",
+        "governance.view_apitoken",
+        "audits.view_refusedaction",
         "audits.view_auditevent",
     ],
     # A pipeline may freeze what it registered (submit); it can never approve.

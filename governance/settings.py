@@ -262,6 +262,12 @@ EMAIL_BACKEND = os.environ.get(
     else "django.core.mail.backends.smtp.EmailBackend",
 )
 DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "modelgov@localhost")
+EMAIL_HOST = os.environ.get("DJANGO_EMAIL_HOST", "localhost")
+EMAIL_PORT = envint("DJANGO_EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("DJANGO_EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = envsecret("DJANGO_EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = envbool("DJANGO_EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = envint("DJANGO_EMAIL_TIMEOUT", 10)
 
 # modelgov's own settings.
 MODELGOV_ORGANISATION = os.environ.get("MODELGOV_ORGANISATION", "Demo Bank plc")
@@ -275,11 +281,13 @@ MODELGOV_TOKEN_DEFAULT_TTL_DAYS = envint("MODELGOV_TOKEN_DEFAULT_TTL_DAYS", 365)
 MODELGOV_ENVIRONMENTS = envlist("MODELGOV_ENVIRONMENTS", ["staging", "production"])
 # Kubernetes namespace -> environment for the admission webhook, as
 # "ns1=production,ns2=staging"; a namespace not listed is denied (fail closed).
-MODELGOV_NAMESPACE_ENVIRONMENTS = dict(
-    item.split("=", 1)
-    for item in envlist("MODELGOV_NAMESPACE_ENVIRONMENTS", [])
-    if "=" in item
-)
+MODELGOV_NAMESPACE_ENVIRONMENTS = {
+    namespace.strip(): environment.strip()
+    for namespace, _, environment in (
+        item.partition("=") for item in envlist("MODELGOV_NAMESPACE_ENVIRONMENTS", [])
+    )
+    if namespace.strip() and environment.strip()
+}
 # Ed25519 private key (PEM) that signs approval attestations; from a file in
 # production. Without it, DEBUG (demo) uses a key generated into var/, and
 # production refuses to sign.

@@ -513,6 +513,17 @@ def release_request_approve(
             f"You have already signed RR-{request.pk}; the next signature must come "
             "from someone else."
         )
+    if committee:
+        if not effective_policy(request).requires_committee:
+            raise Conflict(
+                f"RR-{request.pk}'s policy needs no committee sign-off.",
+                code="invalid_state",
+            )
+        if request.signatures.filter(meaning=SignatureMeaning.COMMITTEE).exists():
+            raise Conflict(
+                f"RR-{request.pk} already has the committee's signature.",
+                code="invalid_state",
+            )
     missing = [item for item, ok, _ in approval_checklist(request) if not ok]
     if missing:
         raise Conflict(
@@ -586,6 +597,14 @@ def release_request_reject(
     _require(actor, PERM_APPROVE, "Only a risk officer may reject a release.")
     request = _lock(request)
     _check_independent(actor, request, "reject")
+    if request.validator_id == actor.pk:
+        raise SeparationOfDutiesError(
+            f"You may not reject RR-{request.pk}: you validated it."
+        )
+    if request.signatures.filter(signer=actor).exists():
+        raise SeparationOfDutiesError(
+            f"You have already signed RR-{request.pk}; a rejection must come from someone else."
+        )
     _expect(request, RequestState.VALIDATED)
     if not comment.strip():
         raise ValidationError({"comment": ["A rejection needs its reason."]})
