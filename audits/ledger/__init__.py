@@ -1,0 +1,1 @@
+"""The tamper-evident prediction ledger (issue 4). ``merkle`` is pure."""
