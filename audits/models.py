@@ -72,3 +72,6 @@ class RefusedAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} refused {self.action}: {self.reason[:80]}"
+
+
+from audits.ledger.models import *  # noqa: E402, F401, F403
