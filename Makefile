@@ -25,6 +25,9 @@ demo: bootstrap-demo
 	@mkdir -p var
 	$(DEMO_ENV) $(PY) manage.py migrate --no-input -v 0
 	$(DEMO_ENV) $(PY) manage.py demo
+	@# The ledger sequencer runs beside the web server (what beat does in production).
+	$(DEMO_ENV) $(PY) manage.py ledger_sequencer --interval 1 & SEQ=$$!; \
+	trap 'kill $$SEQ 2>/dev/null' EXIT INT TERM; \
 	$(DEMO_ENV) $(PY) manage.py runserver $(HOST):$(PORT)
 
 lint:

@@ -16,3 +16,77 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["event_type", "object_type"]
     search_fields = ["object_id", "object_repr", "actor_display", "request_id"]
     date_hierarchy = "occurred_at"
+
+
+# --- the ledger: read-only (insert-only in the database as well) --------------------
+
+from audits.ledger.models import (  # noqa: E402
+    Alert,
+    DeploymentState,
+    LedgerCheckpoint,
+    LedgerEntry,
+)
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["seq", "entry_type", "entry_id", "received_at", "sequenced_at"]
+    list_filter = ["entry_type"]
+    search_fields = ["=entry_id"]
+    fields = readonly_fields = (
+        "seq",
+        "entry_id",
+        "entry_type",
+        "leaf_text",
+        "leaf_hash_hex",
+        "received_at",
+        "sequenced_at",
+    )
+    show_full_result_count = False  # no COUNT(*) over millions of rows
+
+    @admin.display(description="leaf (canonical JSON, as hashed)")
+    def leaf_text(self, obj: LedgerEntry) -> str:
+        return bytes(obj.leaf).decode("utf-8", errors="replace")
+
+    @admin.display(description="leaf hash")
+    def leaf_hash_hex(self, obj: LedgerEntry) -> str:
+        return bytes(obj.leaf_hash).hex()
+
+
+@admin.register(LedgerCheckpoint)
+class LedgerCheckpointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["size", "created_at"]
+    fields = readonly_fields = ("size", "root_hex", "note", "created_at")
+
+    @admin.display(description="root")
+    def root_hex(self, obj: LedgerCheckpoint) -> str:
+        return bytes(obj.root).hex()
+
+
+@admin.register(DeploymentState)
+class DeploymentStateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "model",
+        "environment",
+        "model_version",
+        "approval",
+        "reason",
+    ]
+    list_filter = ["environment", "reason"]
+    exclude = ["leaf_hash"]
+
+
+@admin.register(Alert)
+class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "last_seen_at",
+        "kind",
+        "severity",
+        "model",
+        "environment",
+        "model_version",
+        "occurrences",
+        "is_open",
+    ]
+    list_filter = ["kind", "is_open", "environment"]

@@ -61,3 +61,76 @@ def run(schema_editor: Any, statements: list[str]) -> None:
     with schema_editor.connection.cursor() as cursor:
         for statement in statements:
             cursor.execute(statement)
+
+
+# --- the partitioned ledger table (PostgreSQL) -------------------------------------
+
+LEDGER_ENTRY_TABLE = "audits_ledgerentry"
+
+
+def ledger_entry_table_sql(vendor: str) -> list[str]:
+    """Create the (empty) ledger entry table: partitioned by seq on PostgreSQL.
+
+    Row-level BEFORE UPDATE/DELETE triggers on the parent are cloned to every
+    partition; TRUNCATE triggers are statement-level and are created per partition
+    by :func:`ledger_partition_sql`. Both are ``ENABLE ALWAYS``.
+    """
+    t = LEDGER_ENTRY_TABLE
+    if vendor == "postgresql":
+        return [
+            REFUSE_FUNCTION,
+            f'CREATE TABLE "{t}" ('
+            '"seq" bigint NOT NULL PRIMARY KEY CHECK ("seq" >= 0), '
+            '"entry_id" uuid NOT NULL, "entry_type" smallint NOT NULL, '
+            '"leaf" bytea NOT NULL, '
+            '"leaf_hash" bytea NOT NULL CHECK (octet_length("leaf_hash") = 32), '
+            '"received_at" timestamp with time zone NOT NULL, '
+            '"sequenced_at" timestamp with time zone NOT NULL'
+            ') PARTITION BY RANGE ("seq")',
+            f'CREATE INDEX "{t}_entry_id" ON "{t}" ("entry_id")',
+            f'CREATE INDEX "{t}_received_brin" ON "{t}" USING brin ("received_at")',
+            f'CREATE TRIGGER "{t}_append_only_rows" BEFORE UPDATE OR DELETE ON "{t}" '
+            "FOR EACH ROW EXECUTE FUNCTION modelgov_refuse_change()",
+            f'ALTER TABLE "{t}" ENABLE ALWAYS TRIGGER "{t}_append_only_rows"',
+            f'CREATE TRIGGER "{t}_append_only" BEFORE TRUNCATE ON "{t}" '
+            "FOR EACH STATEMENT EXECUTE FUNCTION modelgov_refuse_change()",
+            f'ALTER TABLE "{t}" ENABLE ALWAYS TRIGGER "{t}_append_only"',
+        ]
+    if vendor == "sqlite":
+        return [
+            f'CREATE TABLE "{t}" ('
+            '"seq" bigint NOT NULL PRIMARY KEY, "entry_id" char(32) NOT NULL, '
+            '"entry_type" smallint NOT NULL, "leaf" BLOB NOT NULL, '
+            '"leaf_hash" BLOB NOT NULL, "received_at" datetime NOT NULL, '
+            '"sequenced_at" datetime NOT NULL)',
+            f'CREATE INDEX "{t}_entry_id" ON "{t}" ("entry_id")',
+            *append_only_sql("sqlite", t),
+        ]
+    raise NotImplementedError(f"ledger table not available on {vendor}")
+
+
+def ledger_partition_name(number: int) -> str:
+    return f"{LEDGER_ENTRY_TABLE}_p{number:05d}"
+
+
+def ledger_partition_sql(number: int, rows_per_partition: int) -> list[str]:
+    """Partition ``number`` (seq in [number*rows, (number+1)*rows)), guarded."""
+    t = LEDGER_ENTRY_TABLE
+    name = ledger_partition_name(number)
+    lo, hi = number * rows_per_partition, (number + 1) * rows_per_partition
+    return [
+        f'CREATE TABLE IF NOT EXISTS "{name}" PARTITION OF "{t}" '
+        f"FOR VALUES FROM ({lo}) TO ({hi})",
+        f'ALTER TABLE "{name}" ENABLE ALWAYS TRIGGER "{t}_append_only_rows"',
+        f'DROP TRIGGER IF EXISTS "{name}_append_only" ON "{name}"',
+        f'CREATE TRIGGER "{name}_append_only" BEFORE TRUNCATE ON "{name}" '
+        "FOR EACH STATEMENT EXECUTE FUNCTION modelgov_refuse_change()",
+        f'ALTER TABLE "{name}" ENABLE ALWAYS TRIGGER "{name}_append_only"',
+    ]
+
+
+def run_on(conn: Any, statements: list[str]) -> None:
+    """:func:`run` for a connection rather than a schema editor."""
+    with conn.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)

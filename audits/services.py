@@ -27,11 +27,14 @@ def audit_event_record(
 ) -> AuditEvent:
     """Append one audit event; call it inside the transaction of the change.
 
+    The event is also queued as a governance leaf of the ledger, and an event that
+    changes what is deployed or approved records the new deployment state.
+
     The event keeps the actor's display name and the request id of the current
     request, so events of one request can be grouped and survive user renames.
     """
     user = actor if getattr(actor, "is_authenticated", False) else None
-    return AuditEvent.objects.create(
+    event = AuditEvent.objects.create(
         event_type=event_type,
         actor=user,
         actor_display=actor_display_name(actor),
@@ -41,6 +44,11 @@ def audit_event_record(
         payload=payload or {},
         request_id=context.request_id.get(),
     )
+    # The same event, as a leaf of the tamper-evident ledger (same transaction).
+    from audits.ledger.governance import governance_event_append
+
+    governance_event_append(event)
+    return event
 
 
 def refused_action_record(

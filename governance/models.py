@@ -40,13 +40,43 @@ class ApiToken(models.Model):
         null=True,
         blank=True,
     )
+    # The serving deployment a prediction-ingest key is bound to: predictions and
+    # outcomes sent with it belong to this model in this environment, whatever the
+    # body says. Only tokens with the predictions:write scope carry a binding.
+    deployment_model = models.ForeignKey(
+        "registry.Model",
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    deployment_environment = models.CharField(max_length=50, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         permissions = [("manage_accounts", "Manage accounts and tokens")]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(deployment_model__isnull=True, deployment_environment="")
+                    | (
+                        models.Q(deployment_model__isnull=False)
+                        & ~models.Q(deployment_environment="")
+                    )
+                ),
+                name="governance_apitoken_binding_complete",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def deployment_binding(self) -> tuple[int, str] | None:
+        """(model id, environment) of an ingest key, None for other tokens."""
+        if self.deployment_model_id is None:
+            return None
+        return self.deployment_model_id, self.deployment_environment
 
     @property
     def is_active(self) -> bool:

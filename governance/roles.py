@@ -62,6 +62,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "governance.view_finding",
         "governance.view_gatedecision",
         "governance.view_deployment",
+        "audits.view_prediction_trail",
     ],
     Role.AUDITOR: _VIEW
     + _VIEW_ALL
@@ -69,6 +70,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "registry.export_model",
         "audits.view_auditevent",
         "audits.view_refusedaction",
+        "audits.view_prediction_trail",
+        # Only auditors see protected attributes (and check the leaf's commitment).
+        "audits.view_protectedattributes",
         "governance.check_gate",
         "governance.view_releaserequest",
         "governance.view_finding",
@@ -110,7 +114,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 ROLE_SCOPES: dict[str, list[str]] = {
     Role.MODEL_DEVELOPER: ["registry:read", "registry:write"],
     Role.VALIDATOR: ["registry:read", "registry:write"],
-    Role.RISK_OFFICER: ["registry:read", "registry:write"],
+    Role.RISK_OFFICER: ["registry:read", "registry:write", "audit:read"],
     Role.AUDITOR: ["registry:read", "audit:read"],
     Role.ADMINISTRATOR: ["registry:read", "registry:write"],
     Role.SERVICE_ACCOUNT: [

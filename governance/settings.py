@@ -253,6 +253,18 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "governance.release_requests_expire_due",
         "schedule": envint("MODELGOV_EXPIRY_CHECK_SECONDS", 300),
     },
+    # Where no `manage.py ledger_sequencer` process runs, beat drains the ledger
+    # queue (MODELGOV_SEQUENCER_BEAT_SECONDS=0 turns this off).
+    **(
+        {
+            "sequence-ledger": {
+                "task": "audits.ledger_sequence",
+                "schedule": envint("MODELGOV_SEQUENCER_BEAT_SECONDS", 2),
+            }
+        }
+        if envint("MODELGOV_SEQUENCER_BEAT_SECONDS", 2) > 0
+        else {}
+    ),
 }
 
 EMAIL_BACKEND = os.environ.get(
@@ -277,6 +289,12 @@ MODELGOV_EU_AI_ACT_HIGH_RISK_FROM = os.environ.get(
     "MODELGOV_EU_AI_ACT_HIGH_RISK_FROM", "2027-12-02"
 )
 MODELGOV_TOKEN_DEFAULT_TTL_DAYS = envint("MODELGOV_TOKEN_DEFAULT_TTL_DAYS", 365)
+
+# Prediction ingest: predictions older than this (or more than 5 minutes in the
+# future) are refused; past this many entries waiting for the sequencer the API
+# answers 503 with Retry-After.
+MODELGOV_INGEST_MAX_AGE_HOURS = envint("MODELGOV_INGEST_MAX_AGE_HOURS", 168)
+MODELGOV_INGEST_MAX_OUTSTANDING = envint("MODELGOV_INGEST_MAX_OUTSTANDING", 200_000)
 # Deployment environments the gate knows; anything else is denied.
 MODELGOV_ENVIRONMENTS = envlist("MODELGOV_ENVIRONMENTS", ["staging", "production"])
 # Kubernetes namespace -> environment for the admission webhook, as
@@ -294,6 +312,19 @@ MODELGOV_NAMESPACE_ENVIRONMENTS = {
 MODELGOV_ATTESTATION_KEY = envsecret("MODELGOV_ATTESTATION_KEY") or ""
 # Optional webhook that receives workflow notifications (JSON POST).
 MODELGOV_NOTIFY_WEBHOOK_URL = os.environ.get("MODELGOV_NOTIFY_WEBHOOK_URL", "")
+# The prediction ledger (docs/operations.md, "Detection"). Its origin line and the
+# Ed25519 private key (PEM) that signs its checkpoints; without a key the
+# attestation key signs. The signer keeps the last checkpoint it signed in
+# MODELGOV_LEDGER_SIGNER_STATE (a file on its own disk; empty: the database is its
+# memory) and exports every checkpoint to a witness directory on separate storage
+# (MODELGOV_LEDGER_WITNESS_DIR; empty: no witness).
+MODELGOV_LEDGER_ORIGIN = os.environ.get("MODELGOV_LEDGER_ORIGIN", "modelgov/ledger")
+MODELGOV_LEDGER_KEY = envsecret("MODELGOV_LEDGER_KEY") or ""
+# The matching public key (PEM): fsck and the witness need nothing else, so they can
+# run where the private key is not. Empty: derived from the private key.
+MODELGOV_LEDGER_PUBLIC_KEY = envsecret("MODELGOV_LEDGER_PUBLIC_KEY") or ""
+MODELGOV_LEDGER_SIGNER_STATE = os.environ.get("MODELGOV_LEDGER_SIGNER_STATE", "")
+MODELGOV_LEDGER_WITNESS_DIR = os.environ.get("MODELGOV_LEDGER_WITNESS_DIR", "")
 
 LOGGING = {
     "version": 1,

@@ -25,4 +25,5 @@ urlpatterns = [
     path("registry/", include("registry.urls")),
     path("accounts/", include("governance.account_urls")),
     path("governance/", include("governance.web_urls")),
+    path("audits/", include("audits.web_urls")),
 ]

@@ -119,3 +119,19 @@ def client_for(user: Any) -> APIClient:
 @pytest.fixture
 def as_user() -> Any:
     return client_for
+
+
+@pytest.fixture
+def ledger_key(settings: Any) -> Any:
+    """A fresh Ed25519 ledger signing key and the test origin."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    settings.MODELGOV_LEDGER_KEY = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    settings.MODELGOV_LEDGER_ORIGIN = "modelgov.test/ledger"
+    return key

@@ -10,6 +10,10 @@ entry is in the tree the checkpoint commits to and the checkpoint is signed by t
 key; 1 otherwise (the reason is printed); 2 on usage errors. Implements RFC 9162
 §2.1.3.2 and the C2SP signed-note format independently of the application, so an
 auditor can read and trust this file on its own.
+
+The package ships the same check as ``python -m audits.ledger.verify`` (also
+stdlib + ``cryptography`` only), which takes the leaf from the bundle's ``extra``
+line, as the audit trail's proof download writes it, and prints what it verified.
 """
 
 from __future__ import annotations

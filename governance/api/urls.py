@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include("governance.api.gate_urls")),
     path("", include("governance.api.workflow_urls")),
     path("", include("registry.api.urls")),
+    path("", include("audits.api.urls")),
 ]

@@ -107,6 +107,8 @@ def api_token_create(
     name: str,
     scopes: list[str] | None = None,
     expires_at: datetime | None = None,
+    deployment_model: Any = None,
+    deployment_environment: str = "",
 ) -> IssuedToken:
     """Issue a token for ``user``; only its SHA-256 is stored.
 
@@ -114,6 +116,10 @@ def api_token_create(
     ``governance.manage_accounts``. Scopes default to everything the user's roles
     allow and may never exceed it. Without an expiry the token expires after
     ``MODELGOV_TOKEN_DEFAULT_TTL_DAYS``. Audited as ``governance.token.created``.
+
+    A prediction-ingest key (scope ``predictions:write``) must be bound to one
+    serving deployment (``deployment_model`` in ``deployment_environment``) and
+    carries no other scope; only such keys are bound.
     """
     # actor=None is the operator at the server's shell (management commands).
     if (
@@ -127,7 +133,14 @@ def api_token_create(
     allowed: set[str] = set()
     for role in user_roles(user):
         allowed.update(ROLE_SCOPES.get(role, []))
-    requested = list(dict.fromkeys(scopes if scopes is not None else sorted(allowed)))
+    bound = deployment_model is not None or bool(deployment_environment)
+    if scopes is None:
+        scopes = (
+            [TokenScope.PREDICTIONS_WRITE.value]
+            if bound
+            else sorted(allowed - {TokenScope.PREDICTIONS_WRITE.value})
+        )
+    requested = list(dict.fromkeys(scopes))
     errors = []
     for scope in requested:
         if scope not in TokenScope.values:
@@ -138,6 +151,25 @@ def api_token_create(
         errors.append("A token needs at least one scope.")
     if errors:
         raise ValidationError({"scopes": errors})
+    binding_errors: dict[str, list[str]] = {}
+    if bound:
+        if deployment_model is None:
+            binding_errors["deployment_model"] = ["An ingest key needs a model."]
+        if deployment_environment not in settings.MODELGOV_ENVIRONMENTS:
+            binding_errors["deployment_environment"] = [
+                f"Unknown environment {deployment_environment!r}; one of "
+                f"{', '.join(settings.MODELGOV_ENVIRONMENTS)}."
+            ]
+        if requested != [TokenScope.PREDICTIONS_WRITE.value]:
+            binding_errors["scopes"] = [
+                "A key bound to a deployment carries only predictions:write."
+            ]
+    elif TokenScope.PREDICTIONS_WRITE.value in requested:
+        binding_errors["scopes"] = [
+            "predictions:write needs a deployment binding (model and environment)."
+        ]
+    if binding_errors:
+        raise ValidationError(binding_errors)
     if not name.strip():
         raise ValidationError({"name": ["A token needs a name."]})
     now = timezone.now()
@@ -158,6 +190,8 @@ def api_token_create(
         created_at=now,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
         expires_at=expires_at,
+        deployment_model=deployment_model,
+        deployment_environment=deployment_environment if bound else "",
     )
     token.full_clean()
     token.save()
@@ -165,7 +199,16 @@ def api_token_create(
         actor=actor,
         event_type="governance.token.created",
         obj=token,
-        payload={"user": user.get_username(), "scopes": requested, "prefix": prefix},
+        payload={
+            "user": user.get_username(),
+            "scopes": requested,
+            "prefix": prefix,
+            "deployment": (
+                {"model": deployment_model.slug, "environment": deployment_environment}
+                if bound
+                else None
+            ),
+        },
     )
     return IssuedToken(token=token, raw=raw)
 

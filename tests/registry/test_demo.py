@@ -37,9 +37,26 @@ def demo(
     django_db_blocker: Any,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict[str, Any]]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from django.test import override_settings
+
     artifacts = tmp_path_factory.mktemp("artifacts")
     out = StringIO()
-    with pytest.MonkeyPatch.context() as patch, django_db_blocker.unblock():
+    ledger_pem = (
+        Ed25519PrivateKey.generate()
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        django_db_blocker.unblock(),
+        override_settings(MODELGOV_LEDGER_KEY=ledger_pem),
+    ):
         patch.setenv("MODELGOV_DEMO_PASSWORD", PASSWORD)
         # TestCase's atomics are marked as test transactions, so the services'
         # durable transactions may run inside them; rolling back undoes the demo.
@@ -82,12 +99,19 @@ def test_demo_creates_the_personas_with_their_roles(demo: Any, db: Any) -> None:
     assert users["dev"].get_full_name() == "Dana Developer"
     assert users["pipeline"].has_usable_password() is False
     assert users["admin"].is_staff and not users["admin"].is_superuser
-    assert ApiToken.objects.filter(user=users["pipeline"]).count() == 1
+    # the pipeline's registry token, and the scoring service's ingest key
+    tokens = ApiToken.objects.filter(user=users["pipeline"]).order_by("name")
+    assert [(t.name, t.deployment_environment) for t in tokens] == [
+        ("demo scoring service", "production"),
+        ("demo training pipeline", ""),
+    ]
 
 
 def test_demo_prints_the_accounts_and_the_pipeline_token(demo: Any, db: Any) -> None:
     output = demo["output"]
-    token = ApiToken.objects.get(user__username="pipeline")
+    token = ApiToken.objects.get(
+        user__username="pipeline", name="demo training pipeline"
+    )
     assert (
         "Demo loaded: 3 models, 6 versions (3 submitted, 3 draft), 11 documents."
         in output
@@ -337,3 +361,32 @@ def test_running_the_demo_again_changes_nothing(demo: Any, db: Any) -> None:
     assert "Demo already loaded; nothing changed" in out.getvalue()
     assert "  dev " in out.getvalue()
     assert "mg_" not in out.getvalue()
+
+
+def test_demo_records_predictions_and_outcomes_in_the_ledger(
+    demo: Any, db: Any
+) -> None:
+    from django.db.models import Count
+
+    from audits.ledger import fsck
+    from audits.ledger.models import Alert, EntryType, LedgerEntry, LedgerQueue
+
+    # then 400 scored applications and 150 outcomes are sequenced, nothing waits
+    counts = dict(
+        LedgerEntry.objects.values_list("entry_type").annotate(n=Count("seq"))
+    )
+    assert counts[EntryType.PREDICTION] == 400
+    assert counts[EntryType.OUTCOME] == 150
+    assert counts[EntryType.DEPLOYMENT_STATE] == 1
+    assert counts[EntryType.GOVERNANCE] == AuditEvent.objects.count()
+    assert LedgerQueue.objects.count() == 0
+    # without an approval in force, every prediction is a shadow one: one alert
+    alert = Alert.objects.get()
+    assert (alert.kind, alert.occurrences, alert.environment) == (
+        "shadow_model",
+        400,
+        "production",
+    )
+    # the ingest key was printed once, and the whole log verifies
+    assert "Ingest key of the demo scoring service" in demo["output"]
+    assert fsck.check_database().ok

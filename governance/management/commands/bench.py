@@ -1,13 +1,19 @@
-"""``python manage.py bench <target>``: in-process benchmarks that print JSON.
+"""``python manage.py bench <target>``: benchmarks that print JSON.
 
-Each target creates its own data in a transaction of the configured database and
-rolls it back at the end, so a benchmark never leaves rows behind. Targets register
-in ``Command.targets``; add one by writing a ``bench_<name>`` method returning a
-JSON-able dict, and its options in ``add_arguments``.
+``gate`` creates its own data in a transaction of the configured database and rolls
+it back at the end, so it never leaves rows behind. The ledger targets, ``ingest``
+(predictions over the real HTTP API against a raw COPY) and ``trail`` (a
+prediction's trail among millions, and fsck), commit: other processes must see
+their rows. They run against a database of their own (``--scratch``, or
+``--database-url``, or a configured database without real data; see
+:mod:`governance.bench.common`). Targets register in ``Command.targets``; add one
+by writing a ``bench_<name>`` method returning a JSON-able dict, and its options in
+``add_arguments``.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import time
@@ -20,9 +26,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
+from django.test.utils import override_settings
 from django.utils import timezone
 
 from governance import gate, services
+from governance.bench import common
+from governance.bench import ingest as ingest_bench
+from governance.bench import trail as trail_bench
 from governance.choices import RequestState
 from governance.models import ReleaseRequest
 from registry.choices import VersionStatus
@@ -52,8 +62,23 @@ class _Rollback(Exception):
 
 
 class Command(BaseCommand):
-    help = "Run an in-process benchmark and print its result as JSON."
-    targets = ("gate",)
+    help = "Run a benchmark and print its result as JSON."
+    targets = ("gate", "ingest", "trail")
+    # Targets that commit, on a database of their own; the options passed on to the
+    # child process that runs them there (--scratch, --database-url).
+    ledger_targets = {
+        "ingest": (
+            "rows",
+            "clients",
+            "batch",
+            "sequencer",
+            "warmup_batches",
+            "workers",
+            "threads",
+        ),
+        "trail": ("rows", "samples", "load_batch", "loaders", "via_sequencer"),
+    }
+    default_rows = {"ingest": 1_000_000, "trail": 10_000_000}
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("target", choices=self.targets, help="what to benchmark")
@@ -63,8 +88,79 @@ class Command(BaseCommand):
             default=1000,
             help="gate: number of decisions to time (default 1000)",
         )
+        parser.add_argument(
+            "--rows",
+            type=int,
+            help="ingest: predictions to post (default 1,000,000); trail: entries "
+            "the ledger must hold, loaded if fewer (default 10,000,000)",
+        )
+        parser.add_argument("--clients", type=int, default=4, help="ingest: clients")
+        parser.add_argument(
+            "--batch", type=int, default=1000, help="ingest: records per request"
+        )
+        parser.add_argument(
+            "--sequencer",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="ingest: run ledger_sequencer meanwhile (default) or not",
+        )
+        parser.add_argument(
+            "--warmup-batches",
+            type=int,
+            default=8,
+            help="ingest: untimed batches first (default 8)",
+        )
+        parser.add_argument(
+            "--workers", type=int, default=2, help="ingest: gunicorn workers"
+        )
+        parser.add_argument(
+            "--threads", type=int, default=4, help="ingest: threads per worker"
+        )
+        parser.add_argument(
+            "--samples", type=int, default=1000, help="trail: trails to time"
+        )
+        parser.add_argument(
+            "--load-batch",
+            type=int,
+            default=100_000,
+            help="trail: entries per loaded and sequenced batch (default 100,000)",
+        )
+        parser.add_argument(
+            "--loaders",
+            type=int,
+            default=2,
+            help="trail: processes making leaves for the bulk load (default 2)",
+        )
+        parser.add_argument(
+            "--via-sequencer",
+            action=argparse.BooleanOptionalAction,
+            default=False,
+            help="trail: load through the queue and the real sequencer (slower) "
+            "instead of the direct path",
+        )
+        parser.add_argument(
+            "--scratch",
+            action="store_true",
+            help="ingest, trail: create a database mg_bench_<pid>, run there, drop it",
+        )
+        parser.add_argument(
+            "--keep", action="store_true", help="with --scratch: keep the database"
+        )
+        parser.add_argument(
+            "--database-url",
+            help="ingest, trail: run against this database (a child process)",
+        )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="ingest, trail: run even though the database holds real data",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["target"] in self.ledger_targets:
+            committed = self._ledger(options["target"], options)
+            self.stdout.write(json.dumps(committed, indent=2))
+            return
         bench = getattr(self, f"bench_{options['target']}")
         result: dict[str, Any] = {}
         try:
@@ -153,3 +249,107 @@ class Command(BaseCommand):
             "all_allowed": all(outcomes),
             "database": connection.vendor,
         }
+
+    # --- the ledger targets ---------------------------------------------------------
+
+    def _ledger(self, target: str, options: dict[str, Any]) -> dict[str, Any]:
+        if options["rows"] is None:
+            options["rows"] = self.default_rows[target]
+        if options["rows"] < 1:
+            raise CommandError("--rows must be at least 1")
+        if options["scratch"] and options["database_url"]:
+            raise CommandError("--scratch and --database-url exclude each other")
+        if connection.vendor != "postgresql" and not options["database_url"]:
+            raise CommandError(
+                f"bench {target} needs PostgreSQL (or --database-url of one)."
+            )
+        if options["scratch"] or options["database_url"]:
+            return common.run_elsewhere(
+                target=target,
+                args=self._forwarded(target, options),
+                url=options["database_url"],
+                scratch=options["scratch"],
+                keep=options["keep"],
+            )
+        found = common.real_data()
+        if found and not options["force"]:
+            raise CommandError(
+                f"{connection.settings_dict['NAME']} holds real data "
+                f"({'; '.join(found)}): run with --scratch, or --database-url of a "
+                "database for benchmarks, or --force"
+            )
+        name = str(connection.settings_dict["NAME"])
+        _, derived = common.ledger_key_pem(name)
+        with override_settings(**common.ledger_overrides(name)):
+            result: dict[str, Any] = getattr(self, f"bench_{target}")(**options)
+        result["ledger_key"] = "derived bench key" if derived else "configured"
+        return result
+
+    def _forwarded(self, target: str, options: dict[str, Any]) -> list[str]:
+        args = ["--force"] if options["force"] else []
+        for dest in self.ledger_targets[target]:
+            value = options[dest]
+            flag = "--" + dest.replace("_", "-")
+            if isinstance(value, bool):
+                args.append(flag if value else f"--no-{dest.replace('_', '-')}")
+            else:
+                args += [flag, str(value)]
+        return args
+
+    def _log(self, message: str) -> None:
+        self.stderr.write(f"bench: {message}")
+
+    def bench_ingest(
+        self,
+        *,
+        rows: int,
+        clients: int,
+        batch: int,
+        sequencer: bool,
+        warmup_batches: int,
+        workers: int,
+        threads: int,
+        **_: Any,
+    ) -> dict[str, Any]:
+        """Predictions over HTTP (gunicorn, client processes) against a binary COPY
+        of the same leaves, in the same run (governance.bench.ingest)."""
+        if connection.in_atomic_block:
+            raise CommandError(
+                "bench ingest commits (the server must see its rows): run it with "
+                "--scratch, not inside a transaction"
+            )
+        if clients < 1 or not 1 <= batch <= 1000 or warmup_batches < 0:
+            raise CommandError("need --clients >= 1, 1 <= --batch <= 1000")
+        plan = ingest_bench.Plan(
+            rows=rows,
+            clients=clients,
+            batch=batch,
+            sequencer=sequencer,
+            warmup_batches=warmup_batches,
+            workers=workers,
+            threads=threads,
+        )
+        return ingest_bench.run(plan, log=self._log)
+
+    def bench_trail(
+        self,
+        *,
+        rows: int,
+        samples: int,
+        load_batch: int,
+        loaders: int,
+        via_sequencer: bool,
+        **_: Any,
+    ) -> dict[str, Any]:
+        """A prediction's trail among ``rows`` entries, and fsck's rate
+        (governance.bench.trail); loads the ledger up to ``rows`` first."""
+        if samples < 1 or load_batch < 1 or loaders < 1:
+            raise CommandError("--samples, --load-batch and --loaders must be >= 1")
+        return trail_bench.run(
+            rows=rows,
+            samples=samples,
+            load_batch=load_batch,
+            loaders=loaders,
+            via_sequencer=via_sequencer,
+            log=self._log,
+        )

@@ -30,6 +30,14 @@ class Command(BaseCommand):
             help="repeatable; default: the role's",
         )
         parser.add_argument(
+            "--model",
+            help="bind an ingest key (predictions:write) to this model's slug",
+        )
+        parser.add_argument(
+            "--environment",
+            help="… in this environment (required with --model)",
+        )
+        parser.add_argument(
             "--expires-days",
             type=int,
             help="lifetime in days (default: MODELGOV_TOKEN_DEFAULT_TTL_DAYS)",
@@ -44,6 +52,13 @@ class Command(BaseCommand):
             if options["expires_days"] < 1:
                 raise CommandError("--expires-days must be at least 1.")
             expires_at = timezone.now() + timedelta(days=options["expires_days"])
+        model = None
+        if options["model"]:
+            from registry.models import Model
+
+            model = Model.objects.filter(slug=options["model"]).first()
+            if model is None:
+                raise CommandError(f"No model {options['model']!r}.")
         try:
             issued = services.api_token_create(
                 actor=None,
@@ -51,6 +66,8 @@ class Command(BaseCommand):
                 name=options["name"],
                 scopes=options["scopes"],
                 expires_at=expires_at,
+                deployment_model=model,
+                deployment_environment=options["environment"] or "",
             )
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc

@@ -62,6 +62,14 @@ class Command(BaseCommand):
 
         for line in result.log:
             self.stdout.write(f"  {line}")
+        from audits import demo as ledger_demo
+
+        users = {u.username: u for u in loader._users().values()}
+        ledger = ledger_demo.ledger_demo_load(
+            data_dir=base_dir / "data", artifacts_dir=artifacts_dir, users=users
+        )
+        for line in ledger.log:
+            self.stdout.write(f"  {line}")
         summary = loader.demo_summary()
         state = (
             "Demo loaded" if result.loaded else "Demo already loaded; nothing changed"
@@ -73,7 +81,17 @@ class Command(BaseCommand):
                 f"{summary['documents']} documents."
             )
         )
+        self.stdout.write(
+            f"Ledger: {ledger_demo.demo_prediction_count()} predictions; look one up "
+            f"at /audits/ (e.g. {ledger.example_prediction})."
+        )
         self._accounts(result)
+        if ledger.ingest_key:
+            self.stdout.write(
+                "Ingest key of the demo scoring service (credit-risk-sgc in "
+                "production; shown once):"
+            )
+            self.stdout.write(f"  {ledger.ingest_key}")
 
     def _accounts(self, result: loader.DemoResult) -> None:
         self.stdout.write("")

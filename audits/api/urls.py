@@ -1,0 +1,31 @@
+"""Ledger API under /api/v1/."""
+
+from django.urls import path
+
+from audits.api import ingest_views, trail_views
+
+TRAIL = "predictions/<uuid:prediction_id>"
+
+urlpatterns = [
+    path(
+        "predictions",
+        ingest_views.PredictionIngestApi.as_view(),
+        name="api-predictions",
+    ),
+    path("outcomes", ingest_views.OutcomeIngestApi.as_view(), name="api-outcomes"),
+    path(
+        f"{TRAIL}/trail",
+        trail_views.PredictionTrailApi.as_view(),
+        name="api-prediction-trail",
+    ),
+    path(
+        f"{TRAIL}/trail.pdf",
+        trail_views.PredictionTrailPdfApi.as_view(),
+        name="api-prediction-trail-pdf",
+    ),
+    path(
+        f"{TRAIL}/proof",
+        trail_views.PredictionProofApi.as_view(),
+        name="api-prediction-proof",
+    ),
+]

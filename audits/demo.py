@@ -1,0 +1,151 @@
+"""The demo's ledger: a deployment, real predictions through the ingest, outcomes.
+
+The pipeline account reports credit scorecard 1.0.0 as deployed to production and
+scores 400 applications of the South German Credit data with the model file the
+demo trained, sending them through the same ingest as a serving system would
+(features, protected attributes kept apart, decision at the 0.6 cut-off).
+Outcomes (the observed good/bad credit label) follow for the first 150. The demo
+has no approval in force for this tier-1 model (it needs two approvers and a
+committee), so every prediction is recorded as a shadow prediction and raises an
+alert: what modelgov must do when a model serves without an approval.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+from django.utils import timezone
+
+from audits.ledger import ingest, services
+from audits.ledger.models import EntryType, LedgerKey
+
+CREDIT_SLUG = "credit-risk-sgc"
+VERSION = "1.0.0"
+ENVIRONMENT = "production"
+PREDICTIONS = 400
+OUTCOMES = 150
+DEMO_NAMESPACE = uuid.UUID("9c7e0d64-31a5-4b3e-9f0f-5d3c2a1b0e99")
+
+
+@dataclass
+class LedgerDemo:
+    loaded: bool = False
+    ingest_key: str = ""
+    example_prediction: str = ""
+    log: list[str] = field(default_factory=list)
+
+
+def prediction_uuid(applicant_id: int) -> uuid.UUID:
+    return uuid.uuid5(DEMO_NAMESPACE, f"credit-application-{applicant_id}")
+
+
+def ledger_demo_load(*, data_dir: Path, artifacts_dir: Path, users: Any) -> LedgerDemo:
+    """Idempotent: returns at once when the demo predictions are recorded."""
+    import joblib
+    import pandas as pd
+
+    from governance import services as governance_services
+    from governance.services import deployments
+    from registry.demo import training
+    from registry.models import ModelVersion
+
+    result = LedgerDemo()
+    first = prediction_uuid(1)
+    result.example_prediction = str(first)
+    if LedgerKey.objects.filter(entry_id=first).exists():
+        _drain()
+        return result
+    pipeline = users["pipeline"]
+    version = ModelVersion.objects.select_related("model").get(
+        model__slug=CREDIT_SLUG, version=VERSION
+    )
+    report = deployments.deployment_report(
+        actor=pipeline,
+        version=version,
+        environment=ENVIRONMENT,
+        target="demo-cluster/credit/scorecard",
+        external_id="demo-deploy-1",
+    )
+    result.log.append(
+        f"deployment of {CREDIT_SLUG} {VERSION} to {ENVIRONMENT} reported"
+        + (f" ({', '.join(report.warnings)})" if report.warnings else "")
+    )
+    issued = governance_services.api_token_create(
+        actor=None,
+        user=pipeline,
+        name="demo scoring service",
+        deployment_model=version.model,
+        deployment_environment=ENVIRONMENT,
+    )
+    result.ingest_key = issued.raw
+    estimator = joblib.load(artifacts_dir / CREDIT_SLUG / VERSION / "model.joblib")
+    data = pd.read_csv(data_dir / "south_german_credit_decoded.csv").head(PREDICTIONS)
+    features = list(training.SGC_NUMERIC) + list(training.SGC_CODED)
+    scores = estimator.predict_proba(data[features])[:, 1]
+    now = timezone.now()
+    records = []
+    for i, (row, score) in enumerate(
+        zip(data.to_dict(orient="records"), scores, strict=True)
+    ):
+        at = now - timedelta(days=6) + timedelta(minutes=20 * i)
+        records.append(
+            {
+                "prediction_id": str(prediction_uuid(int(row["applicant_id"]))),
+                "model": CREDIT_SLUG,
+                "version": VERSION,
+                "predicted_at": at.isoformat(),
+                "features": {name: row[name] for name in features},
+                "score": round(float(score), 6),
+                "decision": "approve" if score >= 0.6 else "decline",
+                "protected_attributes": {
+                    "age_group": row["age_group"],
+                    "sex_derived": row["sex_derived"],
+                    "foreign_worker": row["foreign_worker_label"],
+                },
+                "trace_id": f"demo-{int(row['applicant_id']):06d}",
+            }
+        )
+    for start in range(0, len(records), 200):
+        ingest.predictions_ingest(
+            token=issued.token,
+            body=orjson.dumps(records[start : start + 200]),
+            content_type="application/json",
+        )
+    result.log.append(f"{len(records)} predictions recorded through the ingest")
+    outcomes = [
+        {
+            "prediction_id": records[i]["prediction_id"],
+            "outcome": str(row["credit_risk_label"]),
+            "observed_at": (now - timedelta(hours=1)).isoformat(),
+        }
+        for i, row in enumerate(data.head(OUTCOMES).to_dict(orient="records"))
+    ]
+    ingest.outcomes_ingest(
+        token=issued.token,
+        body=orjson.dumps(outcomes),
+        content_type="application/json",
+    )
+    result.log.append(f"{len(outcomes)} outcomes appended")
+    size = _drain()
+    result.log.append(f"ledger sequenced: {size} entries under a signed checkpoint")
+    result.loaded = True
+    return result
+
+
+def _drain() -> int:
+    signer = services.ledger_signer()
+    size = signer.last.size if signer.last is not None else 0
+    while True:
+        made = services.ledger_sequence(signer=signer)
+        if made is None:
+            return size
+        size = made.size
+
+
+def demo_prediction_count() -> int:
+    return LedgerKey.objects.filter(entry_type=EntryType.PREDICTION).count()

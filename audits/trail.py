@@ -1,0 +1,794 @@
+"""The audit trail of one prediction (issue 4, item 7): one selector, a dataclass.
+
+:func:`prediction_trail` gathers, for a prediction id, everything an auditor needs
+to judge that prediction: the ledger record exactly as stored, its inclusion proof
+against the latest signed checkpoint, the model version and artifact digest, the
+model card and documents as they were when the prediction was made, the deployment
+state in force (the approval with its signatures, and the deployment that served
+it) with its own proof against the *same* checkpoint, the outcome if one was
+reported, and the protected attributes for those allowed to see them.
+
+It is a handful of indexed reads (entries by ``entry_id``, keys and states by
+primary or unique key, the latest checkpoint, O(log n) stored hashes for all proofs
+in two queries, one query per history table), never a scan of the ledger. Viewing a
+trail is recorded by the callers (API, page, PDF, proof download), not here.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import Http404
+from django.urls import reverse
+
+from audits import services as audit_services
+from audits.ledger import merkle, proofs, records, tree
+from audits.ledger import services as ledger_services
+from audits.ledger.models import (
+    DeploymentState,
+    EntryType,
+    LedgerCheckpoint,
+    LedgerEntry,
+    LedgerKey,
+    LedgerQueue,
+    ProtectedAttributes,
+)
+from governance import exceptions
+from governance.choices import SignatureMeaning
+from governance.models import Signature
+from registry import services as registry_services
+from registry.models import Document, Model, ModelCard, ModelVersion
+
+PERM_TRAIL = "audits.view_prediction_trail"
+PERM_PROTECTED = "audits.view_protectedattributes"
+
+SEQUENCED = "sequenced"
+QUEUED = "queued"
+
+
+# --- What a trail holds -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LedgerRecord:
+    """One ledger leaf: its exact bytes, where it is, and its proof if sequenced.
+
+    ``proof`` is the inclusion path against the trail's checkpoint; ``verified``
+    says the server recomputed the checkpoint root from it (the offline verifier
+    checks the same with the signature, without trusting the server).
+    """
+
+    entry_id: uuid.UUID
+    entry_type: int
+    leaf: bytes
+    leaf_hash: bytes
+    data: dict[str, Any]
+    received_at: datetime
+    seq: int | None = None
+    sequenced_at: datetime | None = None
+    proof: tuple[bytes, ...] | None = None
+    verified: bool = False
+
+    @property
+    def status(self) -> str:
+        return SEQUENCED if self.seq is not None else QUEUED
+
+    @property
+    def is_proven(self) -> bool:
+        return self.proof is not None
+
+    @property
+    def leaf_text(self) -> str:
+        return self.leaf.decode("utf-8", errors="replace")
+
+    @property
+    def leaf_hash_hex(self) -> str:
+        return self.leaf_hash.hex()
+
+    @property
+    def proof_hex(self) -> list[str]:
+        return [p.hex() for p in self.proof or ()]
+
+
+@dataclass(frozen=True)
+class CheckpointView:
+    """The signed checkpoint every proof of the trail is checked against."""
+
+    origin: str
+    size: int
+    root: bytes
+    note: str
+    created_at: datetime
+    key_names: tuple[str, ...]
+
+    @property
+    def root_hex(self) -> str:
+        return self.root.hex()
+
+
+@dataclass(frozen=True)
+class ModelVersionView:
+    model_slug: str
+    model_name: str
+    version: str
+    # The digest the prediction's leaf records, and the registry's digest now.
+    artifact_sha256: str
+    registered_artifact_sha256: str
+    status: str
+    content_digest: str
+    url: str
+
+    @property
+    def artifact_matches(self) -> bool:
+        return self.artifact_sha256 == self.registered_artifact_sha256
+
+
+@dataclass(frozen=True)
+class PaperView:
+    """A model card or document as it was saved last before the prediction."""
+
+    kind: str  # "card" or "document"
+    title: str
+    template_key: str
+    template_version: int
+    saved_at: datetime
+    saved_by: str
+    content: dict[str, Any]
+    content_sha256: str
+    as_of_url: str
+
+
+@dataclass(frozen=True)
+class SignatureView:
+    printed_name: str
+    meaning: str
+    signed_at: datetime
+    binding_sha256: str
+    comment: str
+
+    @property
+    def meaning_label(self) -> str:
+        if self.meaning in SignatureMeaning.values:
+            return str(SignatureMeaning(self.meaning).label)
+        return self.meaning
+
+
+@dataclass(frozen=True)
+class ApprovalView:
+    request_id: int
+    state: str
+    environments: tuple[str, ...]
+    approved_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    approved_artifact_sha256: str
+    signatures: tuple[SignatureView, ...]
+    # The signature bindings the deployment-state leaf committed to equal these.
+    bindings_match: bool
+
+    @property
+    def label(self) -> str:
+        return f"RR-{self.request_id}"
+
+
+@dataclass(frozen=True)
+class DeploymentView:
+    id: int
+    environment: str
+    action: str
+    deployed_at: datetime
+    reported_at: datetime
+    reported_by: str
+    target: str
+    external_id: str
+
+
+@dataclass(frozen=True)
+class DeploymentStateView:
+    """The deployment state the prediction's leaf references (by id and hash)."""
+
+    entry_id: uuid.UUID
+    leaf_hash: bytes
+    reason: str
+    created_at: datetime
+    environment: str
+    version: str | None
+    approval: ApprovalView | None
+    approval_expires_at: datetime | None
+    deployment: DeploymentView | None
+    record: LedgerRecord | None
+    # The hash in the prediction leaf equals the state's stored and logged hash.
+    hash_matches: bool
+
+    @property
+    def leaf_hash_hex(self) -> str:
+        return self.leaf_hash.hex()
+
+
+@dataclass(frozen=True)
+class OutcomeView:
+    record: LedgerRecord
+    outcome: Any
+    observed_at: str
+    # The outcome leaf names the prediction's leaf hash.
+    prediction_hash_matches: bool
+
+
+@dataclass(frozen=True)
+class ProtectedView:
+    """Protected attributes and the check of the leaf's commitment to them."""
+
+    status: str  # "none", "hidden", "erased" or "shown"
+    commitment: str | None
+    attributes: dict[str, Any] | None = None
+    salt: bytes | None = None
+    computed: str | None = None
+
+    @property
+    def matches(self) -> bool:
+        return self.computed is not None and self.computed == self.commitment
+
+    @property
+    def salt_hex(self) -> str:
+        return self.salt.hex() if self.salt is not None else ""
+
+
+@dataclass(frozen=True)
+class Trail:
+    prediction_id: uuid.UUID
+    record: LedgerRecord
+    checkpoint: CheckpointView | None
+    model_version: ModelVersionView | None
+    papers: tuple[PaperView, ...]
+    deployment_state: DeploymentStateView | None
+    outcome: OutcomeView | None
+    protected: ProtectedView
+
+    @property
+    def status(self) -> str:
+        return self.record.status
+
+    @property
+    def predicted_at(self) -> str:
+        return str(self.record.data.get("predicted_at", ""))
+
+    @property
+    def shadow(self) -> bool:
+        return bool(self.record.data.get("shadow"))
+
+    @property
+    def model_slug(self) -> str:
+        return str((self.record.data.get("deployment") or {}).get("model", ""))
+
+    @property
+    def environment(self) -> str:
+        return str((self.record.data.get("deployment") or {}).get("environment", ""))
+
+    @property
+    def version(self) -> str:
+        return str((self.record.data.get("model_version") or {}).get("version", ""))
+
+    @property
+    def artifact_sha256(self) -> str:
+        value = (self.record.data.get("model_version") or {}).get("artifact_sha256")
+        return str(value or "")
+
+
+# --- The selector -------------------------------------------------------------------
+
+
+def prediction_trail(*, user: Any, prediction_id: uuid.UUID) -> Trail:
+    """The audit trail of prediction ``prediction_id``.
+
+    Raises PermissionDenied without ``audits.view_prediction_trail`` (checked
+    before anything is read) and Http404 for an id that is not a recorded
+    prediction, or whose model the user may not see. A prediction still in the
+    ingest queue has no seq and no proof yet.
+    """
+    if not getattr(user, "is_authenticated", False) or not user.has_perm(PERM_TRAIL):
+        raise PermissionDenied("Your role may not see prediction audit trails.")
+    outcome_id = records.outcome_entry_id(prediction_id)
+    found = _records_by_id([prediction_id, outcome_id])
+    prediction = found.get(prediction_id)
+    if prediction is None or prediction.entry_type != EntryType.PREDICTION:
+        raise Http404("No such prediction.")
+    data = prediction.data
+    predicted_at = _parse_time(str(data.get("predicted_at", "")))
+    version = _model_version(data)
+    if version is not None and not _may_see(user, version.model):
+        raise Http404("No such prediction.")
+
+    checkpoint = _latest_checkpoint()
+    state, state_record = _deployment_state(data.get("deployment_state"))
+    outcome = found.get(outcome_id)
+    proven = _with_proofs(
+        [r for r in (prediction, state_record, outcome) if r is not None], checkpoint
+    )
+    prediction = proven[prediction.entry_id]
+    if state_record is not None:
+        state_record = proven[state_record.entry_id]
+    if outcome is not None:
+        outcome = proven[outcome.entry_id]
+
+    return Trail(
+        prediction_id=prediction_id,
+        record=prediction,
+        checkpoint=_checkpoint_view(checkpoint) if checkpoint is not None else None,
+        model_version=_version_view(version, data) if version is not None else None,
+        papers=(
+            _papers_as_of(version, predicted_at)
+            if version is not None and predicted_at is not None
+            else ()
+        ),
+        deployment_state=_state_view(state, state_record, data),
+        outcome=_outcome_view(outcome, prediction) if outcome is not None else None,
+        protected=_protected(user, prediction_id, data),
+    )
+
+
+# --- Ledger records -----------------------------------------------------------------
+
+
+def _parse_leaf(leaf: bytes) -> dict[str, Any]:
+    try:
+        value = orjson.loads(leaf)
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _records_by_id(ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, LedgerRecord]:
+    """The ledger records of ``ids``: sequenced ones from the entries (by the
+    ``entry_id`` index), accepted but unsequenced ones from the queue."""
+    found: dict[uuid.UUID, LedgerRecord] = {}
+    for entry in LedgerEntry.objects.filter(entry_id__in=ids):
+        found[entry.entry_id] = _entry_record(entry)
+    missing = [i for i in ids if i not in found]
+    if not missing:
+        return found
+    accepted = list(
+        LedgerKey.objects.filter(entry_id__in=missing).values_list(
+            "entry_id", flat=True
+        )
+    )
+    if not accepted:
+        return found
+    for queued in LedgerQueue.objects.filter(entry_id__in=accepted):
+        found[queued.entry_id] = LedgerRecord(
+            entry_id=queued.entry_id,
+            entry_type=queued.entry_type,
+            leaf=bytes(queued.leaf),
+            leaf_hash=bytes(queued.leaf_hash),
+            data=_parse_leaf(bytes(queued.leaf)),
+            received_at=queued.received_at,
+        )
+    moved = [i for i in accepted if i not in found]
+    if moved:  # sequenced between the two reads
+        for entry in LedgerEntry.objects.filter(entry_id__in=moved):
+            found[entry.entry_id] = _entry_record(entry)
+    return found
+
+
+def _entry_record(entry: LedgerEntry) -> LedgerRecord:
+    leaf = bytes(entry.leaf)
+    return LedgerRecord(
+        entry_id=entry.entry_id,
+        entry_type=entry.entry_type,
+        leaf=leaf,
+        leaf_hash=bytes(entry.leaf_hash),
+        data=_parse_leaf(leaf),
+        received_at=entry.received_at,
+        seq=entry.seq,
+        sequenced_at=entry.sequenced_at,
+    )
+
+
+def _latest_checkpoint() -> LedgerCheckpoint | None:
+    return LedgerCheckpoint.objects.order_by("-size").first()
+
+
+def _with_proofs(
+    found: Iterable[LedgerRecord], checkpoint: LedgerCheckpoint | None
+) -> dict[uuid.UUID, LedgerRecord]:
+    """Each record with its inclusion proof against ``checkpoint``.
+
+    The stored hashes of every proof are read together (two queries, whatever the
+    number of records), as :func:`ledger_services.ledger_inclusion_of` reads them
+    for one.
+    """
+    found = list(found)
+    result = {r.entry_id: r for r in found}
+    if checkpoint is None:
+        return result
+    size = checkpoint.size
+    provable = [r for r in found if r.seq is not None and r.seq < size]
+    keys: set[tree.Key] = set()
+    for r in provable:
+        assert r.seq is not None
+        keys.update(tree.inclusion_keys(r.seq, size))
+    stored = ledger_services.stored_hashes(keys)
+    missing = keys - set(stored)
+    if missing:
+        raise exceptions.Conflict(
+            f"the ledger is missing stored hashes {sorted(missing)[:3]}",
+            code="ledger_hashes_missing",
+        )
+    root = bytes(checkpoint.root)
+    for r in provable:
+        assert r.seq is not None
+        proof = tuple(tree.inclusion_proof(r.seq, size, stored))
+        verified = merkle.verify_inclusion(
+            leaf=merkle.leaf_hash(r.leaf),
+            index=r.seq,
+            tree_size=size,
+            proof=proof,
+            root_hash=root,
+        )
+        result[r.entry_id] = replace(r, proof=proof, verified=verified)
+    return result
+
+
+def _checkpoint_view(row: LedgerCheckpoint) -> CheckpointView:
+    body, _, signatures = row.note.partition("\n\n")
+    names = tuple(
+        line.removeprefix("\u2014 ").split(" ", 1)[0]
+        for line in signatures.splitlines()
+        if line.startswith("\u2014 ")
+    )
+    return CheckpointView(
+        origin=body.split("\n", 1)[0],
+        size=row.size,
+        root=bytes(row.root),
+        note=row.note,
+        created_at=row.created_at,
+        key_names=names,
+    )
+
+
+# --- Registry -----------------------------------------------------------------------
+
+
+# Only what the trail shows: a version row also holds large JSON (baseline, schema).
+_VERSION_FIELDS = (
+    "version",
+    "status",
+    "artifact_sha256",
+    "content_digest",
+    "model__slug",
+    "model__name",
+    "model__owner",
+)
+
+
+def _model_version(data: Mapping[str, Any]) -> ModelVersion | None:
+    slug = (data.get("deployment") or {}).get("model")
+    version = (data.get("model_version") or {}).get("version")
+    if not isinstance(slug, str) or not isinstance(version, str):
+        return None
+    return (
+        ModelVersion.objects.select_related("model")
+        .only(*_VERSION_FIELDS)
+        .filter(model__slug=slug, version=version)
+        .first()
+    )
+
+
+def _may_see(user: Any, model: Model) -> bool:
+    return bool(user.has_perm("registry.view_all_models")) or (
+        registry_services.is_model_member(user, model)
+    )
+
+
+def _version_view(version: ModelVersion, data: Mapping[str, Any]) -> ModelVersionView:
+    model = version.model
+    return ModelVersionView(
+        model_slug=model.slug,
+        model_name=model.name,
+        version=version.version,
+        artifact_sha256=str((data.get("model_version") or {}).get("artifact_sha256")),
+        registered_artifact_sha256=version.artifact_sha256,
+        status=version.status,
+        content_digest=version.content_digest,
+        url=reverse(
+            "registry:version_detail",
+            kwargs={"slug": model.slug, "version": version.version},
+        ),
+    )
+
+
+def _parse_time(value: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _latest_before(
+    history: Any, at: datetime, fields: Sequence[str], **filters: Any
+) -> list[tuple[Any, ...]]:
+    """The last historical record (``fields`` and the saving user's name) of each
+    object matching ``filters`` saved at or before ``at``, skipping objects
+    deleted by then (one query)."""
+    rows = (
+        history.filter(history_date__lte=at, **filters)
+        .order_by("id", "-history_date", "-history_id")
+        .values_list("id", "history_type", "history_user__username", *fields)
+    )
+    latest: dict[int, tuple[Any, ...]] = {}
+    for row in rows:
+        latest.setdefault(row[0], row)
+    return [row for row in latest.values() if row[1] != "-"]
+
+
+@functools.cache
+def _history_models() -> tuple[Any, Any]:
+    """The managers of the historical models of cards and documents.
+
+    ``ModelCard.history`` builds a new manager class on every access; the
+    historical model's own manager is the same query without that cost.
+    """
+    return (
+        ModelCard.history.model._default_manager,
+        Document.history.model._default_manager,
+    )
+
+
+_PAPER_FIELDS = ("history_date", "content", "template__key", "template__version")
+
+
+def _papers_as_of(version: ModelVersion, at: datetime) -> tuple[PaperView, ...]:
+    """The version's model card and documents as they were saved last at or
+    before ``at`` (documents by title), with links to the registry's as-of pages."""
+    card_history, document_history = _history_models()
+    cards = _latest_before(card_history, at, _PAPER_FIELDS, model_version_id=version.pk)
+    documents = sorted(
+        _latest_before(
+            document_history,
+            at,
+            (*_PAPER_FIELDS, "title"),
+            model_version_id=version.pk,
+        ),
+        key=lambda row: (row[7], row[0]),
+    )
+    query = urlencode({"as_of": records.iso(at)})
+    slug, number = version.model.slug, version.version
+    card_url = reverse(
+        "registry:card_history", kwargs={"slug": slug, "version": number}
+    )
+    papers = []
+    for row in [*cards, *documents]:
+        pk, _, saved_by, saved_at, content, key, template_version, *title = row
+        url = (
+            reverse(
+                "registry:document_history",
+                kwargs={"slug": slug, "version": number, "pk": pk},
+            )
+            if title
+            else card_url
+        )
+        content = content or {}
+        papers.append(
+            PaperView(
+                kind="document" if title else "card",
+                title=title[0] if title else "Model card",
+                template_key=key,
+                template_version=template_version,
+                saved_at=saved_at,
+                saved_by=saved_by or "",
+                content=content,
+                content_sha256=hashlib.sha256(records.dumps(content)).hexdigest(),
+                as_of_url=f"{url}?{query}",
+            )
+        )
+    return tuple(papers)
+
+
+# --- Governance ---------------------------------------------------------------------
+
+
+def _deployment_state(
+    ref: Any,
+) -> tuple[DeploymentState | None, LedgerRecord | None]:
+    if not isinstance(ref, dict):
+        return None, None
+    try:
+        entry_id = uuid.UUID(str(ref.get("entry_id")))
+    except ValueError:
+        return None, None
+    state = (
+        DeploymentState.objects.select_related("deployment__reported_by", "approval")
+        .only(
+            "entry_id",
+            "leaf_hash",
+            "reason",
+            "created_at",
+            "environment",
+            "approval_expires_at",
+            "model_version_id",
+            "deployment__environment",
+            "deployment__action",
+            "deployment__deployed_at",
+            "deployment__reported_at",
+            "deployment__target",
+            "deployment__external_id",
+            "deployment__reported_by__username",
+            "approval__state",
+            "approval__environments",
+            "approval__approved_at",
+            "approval__expires_at",
+            "approval__revoked_at",
+            "approval__approved_artifact_sha256",
+        )
+        .filter(entry_id=entry_id)
+        .first()
+    )
+    record = _records_by_id([entry_id]).get(entry_id)
+    return state, record
+
+
+def _state_view(
+    state: DeploymentState | None,
+    record: LedgerRecord | None,
+    data: Mapping[str, Any],
+) -> DeploymentStateView | None:
+    if state is None:
+        return None
+    ref = data.get("deployment_state") or {}
+    stored_hash = bytes(state.leaf_hash)
+    hash_matches = ref.get("leaf_hash") == stored_hash.hex() and (
+        record is None or record.leaf_hash == stored_hash
+    )
+    state_leaf = record.data if record is not None else {}
+    approval = None
+    if state.approval is not None:
+        rr = state.approval
+        signatures = tuple(
+            SignatureView(
+                printed_name=s.printed_name,
+                meaning=s.meaning,
+                signed_at=s.signed_at,
+                binding_sha256=s.binding_sha256,
+                comment=s.comment,
+            )
+            for s in Signature.objects.filter(request_id=rr.pk)
+            .only("printed_name", "meaning", "signed_at", "binding_sha256", "comment")
+            .order_by("signed_at", "id")
+        )
+        committed = (state_leaf.get("approval") or {}).get("signatures")
+        approval = ApprovalView(
+            request_id=rr.pk,
+            state=rr.state,
+            environments=tuple(rr.environments or ()),
+            approved_at=rr.approved_at,
+            expires_at=rr.expires_at,
+            revoked_at=rr.revoked_at,
+            approved_artifact_sha256=rr.approved_artifact_sha256,
+            signatures=signatures,
+            bindings_match=committed == sorted(s.binding_sha256 for s in signatures),
+        )
+    deployment = None
+    if state.deployment is not None:
+        d = state.deployment
+        deployment = DeploymentView(
+            id=d.pk,
+            environment=d.environment,
+            action=d.action,
+            deployed_at=d.deployed_at,
+            reported_at=d.reported_at,
+            reported_by=d.reported_by.get_username(),
+            target=d.target,
+            external_id=d.external_id,
+        )
+    return DeploymentStateView(
+        entry_id=state.entry_id,
+        leaf_hash=stored_hash,
+        reason=state.reason,
+        created_at=state.created_at,
+        environment=state.environment,
+        # The version is what the state's (proven) leaf records.
+        version=(state_leaf.get("model_version") or {}).get("version"),
+        approval=approval,
+        approval_expires_at=state.approval_expires_at,
+        deployment=deployment,
+        record=record,
+        hash_matches=hash_matches,
+    )
+
+
+def _outcome_view(record: LedgerRecord, prediction: LedgerRecord) -> OutcomeView:
+    data = record.data
+    return OutcomeView(
+        record=record,
+        outcome=data.get("outcome"),
+        observed_at=str(data.get("observed_at", "")),
+        prediction_hash_matches=data.get("prediction_leaf_hash")
+        == prediction.leaf_hash.hex(),
+    )
+
+
+def _protected(
+    user: Any, prediction_id: uuid.UUID, data: Mapping[str, Any]
+) -> ProtectedView:
+    commitment = data.get("protected_attributes_commitment")
+    if not isinstance(commitment, str):
+        return ProtectedView(status="none", commitment=None)
+    if not user.has_perm(PERM_PROTECTED):
+        return ProtectedView(status="hidden", commitment=commitment)
+    row = ProtectedAttributes.objects.filter(prediction_id=prediction_id).first()
+    if row is None:
+        return ProtectedView(status="erased", commitment=commitment)
+    salt = bytes(row.salt)
+    attributes = dict(row.attributes)
+    return ProtectedView(
+        status="shown",
+        commitment=commitment,
+        attributes=attributes,
+        salt=salt,
+        computed=records.protected_commitment(attributes, salt),
+    )
+
+
+# --- Proof bundle and view record ---------------------------------------------------
+
+
+def trail_proof_bundle(trail: Trail) -> str | None:
+    """The prediction's C2SP tlog-proof bundle, self-contained: the leaf bytes are
+    in its ``extra`` line. None while no checkpoint covers the prediction."""
+    record = trail.record
+    if record.seq is None or record.proof is None or trail.checkpoint is None:
+        return None
+    return proofs.format_bundle(
+        index=record.seq,
+        proof=record.proof,
+        note=trail.checkpoint.note,
+        extra=record.leaf,
+    )
+
+
+def trail_links(prediction_id: uuid.UUID) -> dict[str, str]:
+    """Where the trail is: the API (JSON, PDF, proof) and the page."""
+    kwargs = {"prediction_id": prediction_id}
+    return {
+        "self": reverse("api-prediction-trail", kwargs=kwargs),
+        "pdf": reverse("api-prediction-trail-pdf", kwargs=kwargs),
+        "proof": reverse("api-prediction-proof", kwargs=kwargs),
+        "page": reverse("audits:trail", kwargs=kwargs),
+    }
+
+
+def prediction_is_recorded(prediction_id: uuid.UUID) -> bool:
+    """Whether a prediction with this id was accepted (queued or sequenced)."""
+    return LedgerKey.objects.filter(
+        entry_id=prediction_id, entry_type=EntryType.PREDICTION
+    ).exists()
+
+
+TRAIL_VIEWED = "audits.trail.viewed"
+FORMATS = ("json", "html", "pdf", "proof")
+
+
+def trail_view_record(*, actor: Any, trail: Trail, view_format: str) -> None:
+    """Record that ``actor`` viewed ``trail`` (as an audit event, hence also as a
+    governance leaf of the ledger), in one transaction."""
+    if view_format not in FORMATS:
+        raise ValueError(f"unknown trail format {view_format!r}")
+    with transaction.atomic():
+        audit_services.audit_event_record(
+            actor=actor,
+            event_type=TRAIL_VIEWED,
+            payload={
+                "prediction_id": str(trail.prediction_id),
+                "format": view_format,
+            },
+        )

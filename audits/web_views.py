@@ -1,0 +1,126 @@
+"""Auditor pages, under /audits/: the search box, the trail of a prediction, and
+the ledger's public key for offline verification.
+
+The trail selector checks the permission (403) and answers 404 for an id that is
+not a recorded prediction; every trail page shown is recorded as an audit event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET
+
+from audits import trail as trail_selectors
+from audits.ledger import services as ledger_services
+from audits.ledger.models import LedgerCheckpoint
+from audits.models import AuditEvent
+from governance import attestations
+from governance.exceptions import Conflict
+from governance.views import page
+
+RECENT_VIEWS = 10
+EXAMPLE_ID = "0193a0e2-7c1a-7cc3-9f7e-1d2c3b4a5f60"
+
+
+def _require_trail_permission(user: Any) -> None:
+    if not user.has_perm(trail_selectors.PERM_TRAIL):
+        raise PermissionDenied("Your role may not see prediction audit trails.")
+
+
+def _public_key_pem() -> str | None:
+    try:
+        return attestations.public_key_pem(ledger_services.ledger_signing_key())
+    except Conflict:
+        return None
+
+
+def _parse_id(raw: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        return None
+
+
+@page
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    _require_trail_permission(request.user)
+    raw = request.GET.get("prediction_id", "").strip()
+    error = ""
+    status = 200
+    if raw:
+        prediction_id = _parse_id(raw)
+        if prediction_id is None:
+            shown = raw if len(raw) <= 80 else f"{raw[:80]}…"
+            error = (
+                f"“{shown}” is not a prediction id. A prediction id is a UUID, "
+                f"such as {EXAMPLE_ID}."
+            )
+            status = 400
+        elif trail_selectors.prediction_is_recorded(prediction_id):
+            return redirect("audits:trail", prediction_id=prediction_id)
+        else:
+            error = f"No prediction with id {prediction_id} is recorded in the ledger."
+            status = 404
+    recent = AuditEvent.objects.filter(
+        actor=request.user, event_type=trail_selectors.TRAIL_VIEWED
+    ).order_by("-occurred_at", "-id")[: RECENT_VIEWS * 4]
+    seen: dict[str, Any] = {}
+    for event in recent:
+        prediction = str(event.payload.get("prediction_id", ""))
+        if prediction and prediction not in seen and len(seen) < RECENT_VIEWS:
+            seen[prediction] = event.occurred_at
+    return render(
+        request,
+        "audits/home.html",
+        {
+            "raw": raw,
+            "error": error,
+            "example_id": EXAMPLE_ID,
+            "checkpoint": LedgerCheckpoint.objects.order_by("-size").first(),
+            "origin": ledger_services.ledger_origin(),
+            "public_key_pem": _public_key_pem(),
+            "recent": list(seen.items()),
+        },
+        status=status,
+    )
+
+
+@page
+@require_GET
+def trail(request: HttpRequest, prediction_id: uuid.UUID) -> HttpResponse:
+    found = trail_selectors.prediction_trail(
+        user=request.user, prediction_id=prediction_id
+    )
+    trail_selectors.trail_view_record(
+        actor=request.user, trail=found, view_format="html"
+    )
+    return render(
+        request,
+        "audits/trail.html",
+        {
+            "trail": found,
+            "links": trail_selectors.trail_links(prediction_id),
+            "origin": ledger_services.ledger_origin(),
+        },
+    )
+
+
+@page
+@require_GET
+def public_key(request: HttpRequest) -> HttpResponse:
+    pem = _public_key_pem()
+    if pem is None:
+        return HttpResponse(
+            "The ledger signing key is not configured.\n",
+            status=503,
+            content_type="text/plain; charset=utf-8",
+        )
+    response = HttpResponse(pem, content_type="application/x-pem-file")
+    response["Content-Disposition"] = 'attachment; filename="modelgov-ledger.pub.pem"'
+    return response
