@@ -68,7 +68,7 @@ def home(request: HttpRequest) -> HttpResponse:
             error = f"No prediction with id {prediction_id} is recorded in the ledger."
             status = 404
     recent = AuditEvent.objects.filter(
-        actor=request.user, event_type=trail_selectors.TRAIL_VIEWED
+        actor_id=request.user.pk, event_type=trail_selectors.TRAIL_VIEWED
     ).order_by("-occurred_at", "-id")[: RECENT_VIEWS * 4]
     seen: dict[str, Any] = {}
     for event in recent:

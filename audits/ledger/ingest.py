@@ -13,7 +13,7 @@ import logging
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -231,6 +231,7 @@ def predictions_ingest(
         if new_shadows:
             _shadow_alerts(binding, state, new_shadows, now)
     accepted = sum(1 for r in receipts if not r.duplicate)
+    stamps: dict[datetime, str] = {}  # most receipts share one received_at
     return IngestResult(
         status=200,
         body={
@@ -240,7 +241,8 @@ def predictions_ingest(
                 {
                     "prediction_id": str(r.entry_id),
                     "leaf_hash": r.leaf_hash.hex(),
-                    "received_at": records.iso(r.received_at),
+                    "received_at": stamps.get(r.received_at)
+                    or stamps.setdefault(r.received_at, records.iso(r.received_at)),
                 }
                 for r in receipts
             ],
@@ -369,6 +371,7 @@ def outcomes_ingest(*, token: ApiToken, body: bytes, content_type: str) -> Inges
             }
         ) from exc
     accepted = sum(1 for r in receipts if not r.duplicate)
+    stamps: dict[datetime, str] = {}  # most receipts share one received_at
     return IngestResult(
         status=200,
         body={
@@ -379,7 +382,8 @@ def outcomes_ingest(*, token: ApiToken, body: bytes, content_type: str) -> Inges
                     "prediction_id": str(o.prediction_id),
                     "outcome_id": str(r.entry_id),
                     "leaf_hash": r.leaf_hash.hex(),
-                    "received_at": records.iso(r.received_at),
+                    "received_at": stamps.get(r.received_at)
+                    or stamps.setdefault(r.received_at, records.iso(r.received_at)),
                 }
                 for o, r in zip(outcomes, receipts, strict=True)
             ],

@@ -232,7 +232,10 @@ def _timestamp(value: Any) -> datetime | None:
         return None
     if parsed.tzinfo is None:
         return None
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except (OverflowError, ValueError):  # at the edge of datetime's range
+        return None
 
 
 def iso(value: datetime) -> str:
@@ -285,7 +288,10 @@ def _uuid7_time(value: uuid.UUID) -> datetime | None:
     if value.version != 7:
         return None
     millis = value.int >> 80
-    return datetime.fromtimestamp(millis / 1000, UTC)
+    try:
+        return datetime.fromtimestamp(millis / 1000, UTC)
+    except (OverflowError, ValueError, OSError):  # past year 9999
+        return datetime.max.replace(tzinfo=UTC)
 
 
 def compile_features_validator(
@@ -438,9 +444,21 @@ def validate_predictions(
         if protected is not None:
             if not isinstance(protected, dict) or len(protected) > 50:
                 bad(i, "protected_attributes", "Must be an object of at most 50 keys.")
+            elif not all(_text(key, 100) for key in protected):
+                bad(
+                    i,
+                    "protected_attributes",
+                    "Keys must be strings of 1 to 100 characters without NUL.",
+                )
             else:
                 for key, item in protected.items():
-                    if not (
+                    if isinstance(item, str) and (len(item) > 1000 or "\x00" in item):
+                        bad(
+                            i,
+                            f"protected_attributes.{key}",
+                            "Must be a string of at most 1000 characters without NUL.",
+                        )
+                    elif not (
                         item is None or isinstance(item, str | bool) or _is_number(item)
                     ):
                         bad(

@@ -621,17 +621,6 @@ def test_bad_outcome_bodies_are_refused_and_nothing_is_written_d5(
     assert snapshot() == before
 
 
-# BUG(issue 4): these inputs crash the view with a 500 instead of a 4xx.
-# - protected_attributes holding "\u0000": PostgreSQL jsonb refuses the escape
-#   (DataError "unsupported Unicode escape sequence") when the protected attributes
-#   are COPYed into audits_protectedattributes; the view re-raises it (500).
-#   Proposed fix, audits/ledger/records.py validate_predictions: refuse "\x00" in
-#   protected attribute keys and string values (422, "Must be a string, number,
-#   boolean or null." / a key message), e.g. use `_text(item, 1000)` for strings and
-#   check `"\x00" not in key`.
-# - a UUIDv7 whose time is past year 9999, and timestamps at datetime's range edge
-#   with an offset: see test_records.py (records._uuid7_time, records._timestamp).
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="BUG: 500, not 4xx")
 @pytest.mark.parametrize(
     ("overrides", "error_key"),
     [

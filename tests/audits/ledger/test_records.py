@@ -549,15 +549,6 @@ def test_uuid7_time_outside_the_window_is_refused() -> None:
     }
 
 
-# BUG(issue 4): a UUIDv7 whose 48-bit time is past year 9999 makes
-# records._uuid7_time raise ValueError (datetime.fromtimestamp), a 500 through the
-# API. Proposed fix in records._uuid7_time: catch (ValueError, OverflowError,
-# OSError) around datetime.fromtimestamp and treat it as out of the window.
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="BUG: UUIDv7 time beyond year 9999 raises ValueError instead of a 422",
-)
 def test_uuid7_time_beyond_year_9999_is_refused_not_a_crash() -> None:
     # then
     assert errors_of(record(prediction_id="ffffffff-ffff-7fff-bfff-ffffffffffff")) == {
@@ -589,16 +580,6 @@ def test_predicted_at_window_and_time_zone_are_required(
     }
 
 
-# BUG(issue 4): a timestamp at the edge of datetime's range with an offset
-# ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00") makes
-# records._timestamp raise OverflowError in astimezone(UTC), a 500 through the API
-# (predicted_at and observed_at). Proposed fix in records._timestamp: wrap
-# `parsed.astimezone(UTC)` in try/except (OverflowError, ValueError) -> return None.
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="BUG: timestamps at datetime's range edge raise OverflowError, not a 422",
-)
 @pytest.mark.parametrize(
     "value", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"]
 )
@@ -902,12 +883,6 @@ def test_outcome_batch_lists_every_bad_record() -> None:
     }
 
 
-# BUG(issue 4): same cause as the predicted_at crash above (records._timestamp).
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="BUG: observed_at at datetime's range edge raises OverflowError, not 422",
-)
 def test_observed_at_at_the_edge_of_the_calendar_is_refused_not_a_crash() -> None:
     # then
     assert outcome_errors(outcome(observed_at="0001-01-01T00:00:00+01:00")) == {
