@@ -112,16 +112,24 @@ def _check_capacity() -> None:
         raise Overloaded(outstanding)
 
 
+def shadow_check(state: DeploymentState | None) -> Any:
+    """``(version_id, predicted_at) -> bool``: not the approved, deployed version
+    of its environment at prediction time (the state's facts read once a batch)."""
+    if state is None or state.approval_id is None:
+        return lambda version_id, predicted_at: True
+    deployed = state.model_version_id
+    expires = state.approval_expires_at
+    until = records.iso(expires) if expires is not None else None
+    return lambda version_id, predicted_at: (
+        version_id != deployed or (until is not None and until <= predicted_at)
+    )
+
+
 def is_shadow(
     state: DeploymentState | None, version_id: int, predicted_at: str
 ) -> bool:
     """Not the approved, deployed version of its environment at prediction time."""
-    if state is None or state.model_version_id != version_id:
-        return True
-    if state.approval_id is None:
-        return True
-    expires = state.approval_expires_at
-    return expires is not None and records.iso(expires) <= predicted_at
+    return bool(shadow_check(state)(version_id, predicted_at))
 
 
 @dataclass(frozen=True)
@@ -158,13 +166,16 @@ def predictions_ingest(
     salts: dict[uuid.UUID, bytes] = {}
     shadows: dict[int, int] = {}
     shadow_ids: set[uuid.UUID] = set()
-    for p in predictions:
+    shadow_of = shadow_check(state)
+    # One read of the system's randomness for the whole batch, sliced per salt.
+    randomness = secrets.token_bytes(16 * len(predictions))
+    for n, p in enumerate(predictions):
         commitment = None
         if p.protected_attributes is not None:
-            salt = secrets.token_bytes(16)
+            salt = randomness[16 * n : 16 * n + 16]
             salts[p.prediction_id] = salt
             commitment = records.protected_commitment(p.protected_attributes, salt)
-        shadow = is_shadow(state, p.version.id, p.predicted_at)
+        shadow = shadow_of(p.version.id, p.predicted_at)
         if shadow:
             shadows[p.version.id] = shadows.get(p.version.id, 0) + 1
             shadow_ids.add(p.prediction_id)

@@ -25,7 +25,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -233,7 +233,12 @@ def _copy(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
     cols = ", ".join(f'"{c}"' for c in columns)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            with cursor.cursor.copy(f'COPY "{table}" ({cols}) FROM STDIN') as copy:
+            # The raw psycopg cursor: errors become Django's (IntegrityError,
+            # OperationalError for a deadlock) as on the wrapped cursor.
+            with (
+                connection.wrap_database_errors,
+                cursor.cursor.copy(f'COPY "{table}" ({cols}) FROM STDIN') as copy,
+            ):
                 for row in rows:
                     copy.write_row(row)
         else:
@@ -368,7 +373,36 @@ def ledger_enqueue_batch(
 def _insert_keys_pg(
     new: Sequence[QueuedLeaf], hashes: Mapping[uuid.UUID, bytes], now: datetime
 ) -> set[uuid.UUID]:
-    """COPY into a staging table, then INSERT … ON CONFLICT DO NOTHING RETURNING."""
+    """The new keys, straight by COPY; when a concurrent request inserted one of
+    the ids meanwhile (unique violation), through a staging table and INSERT … ON
+    CONFLICT DO NOTHING RETURNING, which says which ids were ours."""
+    try:
+        with transaction.atomic():  # a savepoint: the failed COPY leaves nothing
+            _copy(
+                "audits_ledgerkey",
+                [
+                    "entry_id",
+                    "entry_type",
+                    "payload_sha256",
+                    "leaf_hash",
+                    "binding",
+                    "received_at",
+                ],
+                [
+                    (
+                        q.entry_id,
+                        q.entry_type,
+                        q.payload_sha256,
+                        hashes[q.entry_id],
+                        q.binding,
+                        now,
+                    )
+                    for q in new
+                ],
+            )
+        return {q.entry_id for q in new}
+    except IntegrityError:
+        pass
     with connection.cursor() as cursor:
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS ledger_key_stage "
