@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +63,9 @@ def ledger_demo_load(*, data_dir: Path, artifacts_dir: Path, users: Any) -> Ledg
     version = ModelVersion.objects.select_related("model").get(
         model__slug=CREDIT_SLUG, version=VERSION
     )
+    # Predictions come after the deployment (and so after the model card and
+    # documents the demo saved before it), spread up to the time they are sent: a
+    # trail then shows the papers and the deployment in force at prediction time.
     report = deployments.deployment_report(
         actor=pipeline,
         version=version,
@@ -71,6 +73,7 @@ def ledger_demo_load(*, data_dir: Path, artifacts_dir: Path, users: Any) -> Ledg
         target="demo-cluster/credit/scorecard",
         external_id="demo-deploy-1",
     )
+    deployed = timezone.now()
     result.log.append(
         f"deployment of {CREDIT_SLUG} {VERSION} to {ENVIRONMENT} reported"
         + (f" ({', '.join(report.warnings)})" if report.warnings else "")
@@ -88,11 +91,12 @@ def ledger_demo_load(*, data_dir: Path, artifacts_dir: Path, users: Any) -> Ledg
     features = list(training.SGC_NUMERIC) + list(training.SGC_CODED)
     scores = estimator.predict_proba(data[features])[:, 1]
     now = timezone.now()
+    step = (now - deployed) / (len(data) + 1)
     records = []
     for i, (row, score) in enumerate(
         zip(data.to_dict(orient="records"), scores, strict=True)
     ):
-        at = now - timedelta(days=6) + timedelta(minutes=20 * i)
+        at = deployed + step * (i + 1)
         records.append(
             {
                 "prediction_id": str(prediction_uuid(int(row["applicant_id"]))),
@@ -121,7 +125,7 @@ def ledger_demo_load(*, data_dir: Path, artifacts_dir: Path, users: Any) -> Ledg
         {
             "prediction_id": records[i]["prediction_id"],
             "outcome": str(row["credit_risk_label"]),
-            "observed_at": (now - timedelta(hours=1)).isoformat(),
+            "observed_at": timezone.now().isoformat(),
         }
         for i, row in enumerate(data.head(OUTCOMES).to_dict(orient="records"))
     ]

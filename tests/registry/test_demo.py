@@ -390,3 +390,30 @@ def test_demo_records_predictions_and_outcomes_in_the_ledger(
     # the ingest key was printed once, and the whole log verifies
     assert "Ingest key of the demo scoring service" in demo["output"]
     assert fsck.check_database().ok
+
+
+def test_a_demo_trail_shows_the_papers_and_deployment_in_force(
+    demo: Any, db: Any
+) -> None:
+    import uuid
+    from datetime import datetime
+
+    from django.contrib.auth import get_user_model
+
+    from audits import trail
+
+    # given the auditor and the demo's example prediction
+    auditor = get_user_model().objects.get(username="auditor")
+    example = uuid.UUID(demo["output"].split("(e.g. ")[1].split(")")[0])
+    # when they read its trail
+    found = trail.prediction_trail(user=auditor, prediction_id=example)
+    # then it is proven, made after the deployment that served it, and shows the
+    # model card and the documents the version had then
+    assert found.record.verified is True
+    assert found.deployment_state is not None
+    deployment = found.deployment_state.deployment
+    assert deployment is not None
+    assert deployment.target == "demo-cluster/credit/scorecard"
+    assert deployment.reported_at <= datetime.fromisoformat(found.predicted_at)
+    assert [p.title for p in found.papers if p.kind == "card"] == ["Model card"]
+    assert len([p for p in found.papers if p.kind == "document"]) == 4
