@@ -3,11 +3,12 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from governance import web_views
+
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="registry:inventory"), name="home"),
+    path("", web_views.home, name="home"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),

@@ -27,6 +27,7 @@ from governance.choices import (
     OPEN_STATES,
     FindingStatus,
     RequestState,
+    Role,
     ValidationOutcome,
 )
 from governance.exceptions import Conflict
@@ -701,3 +702,12 @@ def finding_close(request: HttpRequest, pk: int) -> HttpResponse:
         ),
         f"F-{finding.pk} is closed.",
     )
+
+
+@require_http_methods(["GET", "HEAD"])
+def home(request: HttpRequest) -> HttpResponse:
+    """Where ``/`` and a fresh login lead: an auditor's work starts at the audit
+    trails (with the prediction search); everyone else's at the inventory."""
+    if services.user_roles(request.user) == {Role.AUDITOR}:
+        return redirect("audits:home")
+    return redirect("registry:inventory")

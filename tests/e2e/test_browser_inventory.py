@@ -19,7 +19,7 @@ def _login(page: Any, live_app: Any, username: str) -> None:
     page.get_by_role("button", name=re.compile("log in|sign in", re.I)).click()
 
 
-@pytest.mark.parametrize("username", ["dev", "validator", "risk", "auditor", "admin"])
+@pytest.mark.parametrize("username", ["dev", "validator", "risk", "admin"])
 def test_each_persona_logs_in_and_sees_the_inventory(
     live_app: Any, page: Any, username: str
 ) -> None:
@@ -35,6 +35,25 @@ def test_each_persona_logs_in_and_sees_the_inventory(
     slugs = {h.strip("/").split("/")[1] for h in hrefs if h.startswith("/registry/")}
     assert ALL_DEMO_MODELS <= slugs
     assert page.get_by_text(username).first.is_visible()
+
+
+def test_the_auditor_lands_on_the_audit_trails_and_reaches_the_inventory(
+    live_app: Any, page: Any
+) -> None:
+    # when the auditor logs in through the browser
+    _login(page, live_app, "auditor")
+    # then they land on the audit trails, with the prediction search
+    page.wait_for_url(re.compile(r"/audits/$"))
+    assert page.get_by_role("heading", name="Audit trails").is_visible()
+    assert page.get_by_label("Prediction id").is_visible()
+    # and the inventory, with every demo model, is one click away
+    page.get_by_role("link", name="Inventory").click()
+    page.wait_for_url(re.compile(r"/registry/$"))
+    hrefs = page.locator("table a").evaluate_all(
+        "els => els.map(e => e.getAttribute('href'))"
+    )
+    slugs = {h.strip("/").split("/")[1] for h in hrefs if h.startswith("/registry/")}
+    assert ALL_DEMO_MODELS <= slugs
 
 
 def test_wrong_password_is_refused_and_shows_an_error(live_app: Any, page: Any) -> None:

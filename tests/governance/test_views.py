@@ -50,6 +50,44 @@ def test_login_form_signs_in_and_lands_on_the_inventory(
     assert 'aria-current="page">Inventory' in body
 
 
+def test_an_auditor_lands_on_the_audit_trails_with_the_prediction_search(
+    client: Any, auditor: Any, password: str
+) -> None:
+    # when the auditor logs in
+    response = client.post(
+        reverse("login"), {"username": "audrey", "password": password}, follow=True
+    )
+    # then their home is the audit trails page with the prediction search
+    assert [url for url, _ in response.redirect_chain] == [
+        reverse("home"),
+        reverse("audits:home"),
+    ]
+    body = response.content.decode()
+    assert 'role="search" aria-label="Find a prediction"' in body
+    assert 'name="prediction_id"' in body
+
+
+@pytest.mark.parametrize(
+    ("fixture", "target"),
+    [
+        ("auditor", "audits:home"),
+        ("risk_officer", "registry:inventory"),
+        ("developer", "registry:inventory"),
+        (None, "registry:inventory"),
+    ],
+)
+def test_home_leads_each_role_to_its_start_page(
+    client: Any, request: Any, fixture: str | None, target: str
+) -> None:
+    # given a user of that role signed in (or nobody)
+    if fixture is not None:
+        client.force_login(request.getfixturevalue(fixture))
+    # when they open /
+    response = client.get(reverse("home"))
+    # then they are sent to their start page
+    assert (response.status_code, response.url) == (302, reverse(target))
+
+
 def test_login_with_a_wrong_password_shows_an_error(
     client: Any, developer: Any
 ) -> None:
