@@ -201,7 +201,7 @@ def predictions_ingest(
         rows = [
             (
                 pid,
-                orjson.dumps(by_id[pid].protected_attributes).decode(),
+                by_id[pid].protected_attributes,
                 salts[pid],
                 now,
             )

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -50,7 +50,6 @@ MAX_SAFE_INTEGER = 2**53
 # Outcome entry ids are derived from the prediction id: one outcome per prediction.
 OUTCOME_NAMESPACE = uuid.UUID("6f0e3c1e-55a4-4c1b-9d59-1a2b3c4d5e6f")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_LONG_DIGITS = re.compile(rb"[0-9]{16}")
 _SORT = orjson.OPT_SORT_KEYS
 
 PREDICTION_FIELDS = frozenset(
@@ -117,10 +116,10 @@ class VersionInfo:
     )
 
 
-@dataclass(frozen=True)
-class Prediction:
+class Prediction(NamedTuple):
     """A valid prediction record, normalised. ``payload`` is what a retry must
-    repeat exactly (its SHA-256 is the idempotency comparison)."""
+    repeat exactly (its SHA-256 is the idempotency comparison). A named tuple:
+    made a thousand times per request, at half the cost of a frozen dataclass."""
 
     prediction_id: uuid.UUID
     version: VersionInfo
@@ -240,6 +239,8 @@ def _timestamp(value: Any) -> datetime | None:
 
 def iso(value: datetime) -> str:
     """UTC, microseconds, "Z": 2026-11-22T10:00:00.000000Z."""
+    if value.tzinfo is UTC:  # the usual case, three times cheaper
+        return value.isoformat(timespec="microseconds")[:-6] + "Z"
     return (
         value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
         + "Z"
@@ -268,6 +269,16 @@ def _plain_errors(value: Any, path: str, out: list[tuple[str, str]]) -> None:
     elif isinstance(value, list):
         for i, item in enumerate(value):
             _plain_errors(item, f"{path}[{i}]", out)
+
+
+def _has_big_integer(value: Any) -> bool:
+    """Whether an integer beyond ±2^53 is anywhere in ``value`` (orjson refuses to
+    serialise one under OPT_STRICT_INTEGER): a fraction of a walk's cost."""
+    try:
+        orjson.dumps(value, option=orjson.OPT_STRICT_INTEGER)
+    except orjson.JSONEncodeError:
+        return True
+    return False
 
 
 def _text(value: Any, limit: int) -> bool:
@@ -340,13 +351,12 @@ def validate_predictions(
 ) -> list[Prediction]:
     """Every record valid, or BatchError(422) naming every bad record and field.
 
-    ``raw_body``, when given, lets the check for integers beyond ±2^53 (which need
-    at least 16 digits) run only when the body has such a run of digits.
+    ``raw_body`` is accepted for compatibility and not needed: integers beyond
+    ±2^53 are found by serialising the features with orjson's 53-bit limit.
     """
     errors: dict[str, list[str]] = {}
     valid: list[Prediction] = []
     seen: dict[uuid.UUID, int] = {}
-    big_numbers = raw_body is None or _LONG_DIGITS.search(raw_body) is not None
 
     def bad(i: int, name: str, message: str) -> None:
         errors.setdefault(
@@ -421,7 +431,7 @@ def validate_predictions(
             if not isinstance(features, dict):
                 bad(i, "features", "Must be an object.")
             else:
-                if big_numbers:
+                if _has_big_integer(features):
                     plain: list[tuple[str, str]] = []
                     _plain_errors(features, "", plain)
                     for where, message in plain:

@@ -23,7 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import psycopg
+import psycopg.types.json
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -257,7 +259,17 @@ _BINARY_TYPES: dict[str, dict[str, str]] = {
         "sequenced_at": "timestamptz",
     },
     "audits_ledgernode": {"level": "int2", "index": "int8", "hash": "bytea"},
+    "audits_protectedattributes": {
+        "prediction_id": "uuid",
+        "attributes": "jsonb",  # given as objects, serialised by orjson
+        "salt": "bytea",
+        "received_at": "timestamptz",
+    },
 }
+
+
+def _orjson_text(value: Any) -> bytes:
+    return orjson.dumps(value)
 
 
 def _copy(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -274,6 +286,8 @@ def _copy(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
             )
             # The raw psycopg cursor: errors become Django's (IntegrityError,
             # OperationalError for a deadlock) as on the wrapped cursor.
+            if "jsonb" in types:
+                psycopg.types.json.set_json_dumps(_orjson_text, context=cursor.cursor)
             with (
                 connection.wrap_database_errors,
                 cursor.cursor.copy(statement) as copy,
