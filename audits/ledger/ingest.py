@@ -250,7 +250,7 @@ def predictions_ingest(
             "duplicates": len(receipts) - accepted,
             "records": [
                 {
-                    "prediction_id": str(r.entry_id),
+                    "prediction_id": r.entry_id,  # orjson writes UUIDs as text
                     "leaf_hash": r.leaf_hash.hex(),
                     "received_at": stamps.get(r.received_at)
                     or stamps.setdefault(r.received_at, records.iso(r.received_at)),
