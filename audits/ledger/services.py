@@ -362,39 +362,41 @@ def ledger_enqueue_batch(
             )
         return {r[0]: (bytes(r[1]), bytes(r[2]), r[3]) for r in rows}
 
-    before = existing()
-    mismatched = [
-        i for i, (payload, _, _) in before.items() if payload != by_id[i].payload_sha256
-    ]
-    if mismatched:
-        raise PayloadMismatch(mismatched)
-    new = [leaf for leaf in leaves if leaf.entry_id not in before]
-    if new:
-        if connection.vendor == "postgresql":
-            new_ids = _insert_keys_pg(new, hashes, now)
-        else:
-            _copy(
-                "audits_ledgerkey",
-                [
-                    "entry_id",
-                    "entry_type",
-                    "payload_sha256",
-                    "leaf_hash",
-                    "binding",
-                    "received_at",
-                ],
-                [
-                    (
-                        q.entry_id,
-                        q.entry_type,
-                        q.payload_sha256,
-                        hashes[q.entry_id],
-                        q.binding,
-                        now,
-                    )
-                    for q in new
-                ],
+    def key_rows(queued: Sequence[QueuedLeaf]) -> list[tuple[Any, ...]]:
+        return [
+            (
+                q.entry_id,
+                q.entry_type,
+                q.payload_sha256,
+                hashes[q.entry_id],
+                q.binding,
+                now,
             )
+            for q in queued
+        ]
+
+    before: dict[uuid.UUID, tuple[bytes, bytes, datetime]] = {}
+    new = list(leaves)
+    if connection.vendor == "postgresql" and _copy_keys_at_once(key_rows(new)):
+        # The usual case: every id is new and one COPY wrote them all. A retry, or
+        # a concurrent request with one of the ids, makes the COPY fail instead,
+        # and the path below sorts the batch out.
+        new_ids = set(ids)
+    else:
+        before = existing()
+        mismatched = [
+            i
+            for i, (payload, _, _) in before.items()
+            if payload != by_id[i].payload_sha256
+        ]
+        if mismatched:
+            raise PayloadMismatch(mismatched)
+        new = [leaf for leaf in leaves if leaf.entry_id not in before]
+        new_ids = set()
+        if new and connection.vendor == "postgresql":
+            new_ids = _insert_keys_pg(new, hashes, now)
+        elif new:
+            _copy("audits_ledgerkey", KEY_COLUMNS, key_rows(new))
             new_ids = {q.entry_id for q in new}
         lost = [q.entry_id for q in new if q.entry_id not in new_ids]
         if lost:
@@ -405,6 +407,7 @@ def ledger_enqueue_batch(
                 raise PayloadMismatch(mismatched)
             before.update({i: after[i] for i in lost})
         new = [q for q in new if q.entry_id in new_ids]
+    if new:
         _copy(
             "audits_ledgerqueue",
             ["entry_id", "entry_type", "leaf", "leaf_hash", "received_at"],
@@ -425,39 +428,32 @@ def ledger_enqueue_batch(
     return receipts
 
 
+KEY_COLUMNS = (
+    "entry_id",
+    "entry_type",
+    "payload_sha256",
+    "leaf_hash",
+    "binding",
+    "received_at",
+)
+
+
+def _copy_keys_at_once(rows: Sequence[Sequence[Any]]) -> bool:
+    """COPY every key in a savepoint; False (and nothing written) when one of the
+    ids is already there (a retry) or was inserted concurrently meanwhile."""
+    try:
+        with transaction.atomic():  # a savepoint: a failed COPY leaves nothing
+            _copy("audits_ledgerkey", KEY_COLUMNS, rows)
+    except IntegrityError:
+        return False
+    return True
+
+
 def _insert_keys_pg(
     new: Sequence[QueuedLeaf], hashes: Mapping[uuid.UUID, bytes], now: datetime
 ) -> set[uuid.UUID]:
-    """The new keys, straight by COPY; when a concurrent request inserted one of
-    the ids meanwhile (unique violation), through a staging table and INSERT … ON
-    CONFLICT DO NOTHING RETURNING, which says which ids were ours."""
-    try:
-        with transaction.atomic():  # a savepoint: the failed COPY leaves nothing
-            _copy(
-                "audits_ledgerkey",
-                [
-                    "entry_id",
-                    "entry_type",
-                    "payload_sha256",
-                    "leaf_hash",
-                    "binding",
-                    "received_at",
-                ],
-                [
-                    (
-                        q.entry_id,
-                        q.entry_type,
-                        q.payload_sha256,
-                        hashes[q.entry_id],
-                        q.binding,
-                        now,
-                    )
-                    for q in new
-                ],
-            )
-        return {q.entry_id for q in new}
-    except IntegrityError:
-        pass
+    """Through a staging table and INSERT … ON CONFLICT DO NOTHING RETURNING, which
+    says which ids were ours when another request inserted some meanwhile."""
     with connection.cursor() as cursor:
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS ledger_key_stage "
