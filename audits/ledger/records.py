@@ -67,6 +67,7 @@ PREDICTION_FIELDS = frozenset(
     }
 )
 PREDICTION_REQUIRED = ("prediction_id", "model", "version", "predicted_at", "score")
+_REQUIRED_SET = frozenset(PREDICTION_REQUIRED)
 OUTCOME_FIELDS = frozenset({"prediction_id", "outcome", "observed_at", "trace_id"})
 
 
@@ -368,11 +369,14 @@ def validate_predictions(
             bad(i, "", "A record must be a JSON object.")
             continue
         before = len(errors)
-        for name in sorted(set(record) - PREDICTION_FIELDS):
-            bad(i, name, "Unknown field.")
-        for name in PREDICTION_REQUIRED:
-            if name not in record:
-                bad(i, name, "This field is required.")
+        fields = record.keys()
+        if not fields <= PREDICTION_FIELDS:
+            for name in sorted(fields - PREDICTION_FIELDS):
+                bad(i, name, "Unknown field.")
+        if not _REQUIRED_SET <= fields:
+            for name in PREDICTION_REQUIRED:
+                if name not in record:
+                    bad(i, name, "This field is required.")
         prediction_id = _uuid(record.get("prediction_id"))
         if "prediction_id" in record:
             if prediction_id is None:
@@ -462,15 +466,15 @@ def validate_predictions(
                 )
             else:
                 for key, item in protected.items():
-                    if isinstance(item, str) and (len(item) > 1000 or "\x00" in item):
-                        bad(
-                            i,
-                            f"protected_attributes.{key}",
-                            "Must be a string of at most 1000 characters without NUL.",
-                        )
-                    elif not (
-                        item is None or isinstance(item, str | bool) or _is_number(item)
-                    ):
+                    if type(item) is str:
+                        if len(item) > 1000 or "\x00" in item:
+                            bad(
+                                i,
+                                f"protected_attributes.{key}",
+                                "Must be a string of at most 1000 characters "
+                                "without NUL.",
+                            )
+                    elif not (item is None or type(item) is bool or _is_number(item)):
                         bad(
                             i,
                             f"protected_attributes.{key}",
