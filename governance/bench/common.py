@@ -459,3 +459,26 @@ def percentile(sorted_values: list[float], q: float) -> float:
         return float("nan")
     rank = max(1, math.ceil(q * len(sorted_values)))
     return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+# What a figure depends on besides the code: read back from the server of the run.
+_REPORTED_SETTINGS = (
+    "shared_buffers",
+    "max_wal_size",
+    "checkpoint_timeout",
+    "synchronous_commit",
+    "fsync",
+    "full_page_writes",
+)
+
+
+def postgres_settings() -> dict[str, str]:
+    """The PostgreSQL settings a benchmark's figures depend on, as the server
+    shows them (e.g. ``{"shared_buffers": "4GB", ...}``)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT name, current_setting(name) FROM pg_settings "
+            "WHERE name = ANY(%s) ORDER BY name",
+            [list(_REPORTED_SETTINGS)],
+        )
+        return {name: value for name, value in cursor.fetchall()}

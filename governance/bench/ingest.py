@@ -556,6 +556,7 @@ def run(plan: Plan, *, log: Callable[[str], None]) -> dict[str, Any]:
             and ratio >= BUDGET_RATIO
         ),
         "database": connection.settings_dict["NAME"],
+        "postgres_settings": common.postgres_settings(),
         "loadavg_before": [round(x, 2) for x in load_average],
     }
     if errors:

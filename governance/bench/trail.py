@@ -542,6 +542,7 @@ def run(
             and fsck_rate >= BUDGET_FSCK_ROWS_PER_S
         ),
         "database": connection.settings_dict["NAME"],
+        "postgres_settings": common.postgres_settings(),
         "loadavg_before": [round(x, 2) for x in load_average],
     }
     return result

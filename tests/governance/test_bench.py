@@ -112,6 +112,16 @@ def test_bench_ingest_posts_every_row_over_http_in_a_scratch_database(db: Any) -
         } <= set(result)
         assert result["rows"] == 3000
         assert result["accepted"] == 3000
+        # the server's durability settings are part of the figures
+        assert set(result["postgres_settings"]) == {
+            "checkpoint_timeout",
+            "fsync",
+            "full_page_writes",
+            "max_wal_size",
+            "shared_buffers",
+            "synchronous_commit",
+        }
+        assert result["postgres_settings"]["fsync"] == "on"
         assert result["duplicates"] == 0
         assert result["warmup_rows"] == 2000
         assert result["clients"] == 2
