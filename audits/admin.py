@@ -90,3 +90,41 @@ class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "is_open",
     ]
     list_filter = ["kind", "is_open", "environment"]
+
+
+# --- monitoring: read-only here; monitors change through the monitoring services ----
+
+from audits.monitoring.models import Monitor, MonitoringReport  # noqa: E402
+
+
+@admin.register(Monitor)
+class MonitorAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "model_version",
+        "environment",
+        "is_enabled",
+        "schedule",
+        "window",
+        "action_on_breach",
+        "updated_at",
+    ]
+    list_filter = ["environment", "is_enabled", "window", "action_on_breach"]
+    list_select_related = ["model_version__model"]
+
+
+@admin.register(MonitoringReport)
+class MonitoringReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "id",
+        "model_version",
+        "environment",
+        "kind",
+        "window_start",
+        "window_end",
+        "status",
+        "trigger",
+        "created_at",
+    ]
+    list_filter = ["kind", "status", "environment", "trigger"]
+    list_select_related = ["model_version__model"]
+    date_hierarchy = "window_end"

@@ -137,8 +137,37 @@ def ledger_demo_load(*, data_dir: Path, artifacts_dir: Path, users: Any) -> Ledg
     result.log.append(f"{len(outcomes)} outcomes appended")
     size = _drain()
     result.log.append(f"ledger sequenced: {size} entries under a signed checkpoint")
+    _monitoring_reports(version=version, risk_officer=users["risk"], result=result)
+    _drain()  # the reports' audit events are governance leaves too
     result.loaded = True
     return result
+
+
+def _monitoring_reports(*, version: Any, risk_officer: Any, result: LedgerDemo) -> None:
+    """Fairness, drift and performance reports over the last 24 hours (the hour in
+    progress included: the demo's predictions are all in it), as a risk officer
+    would run them on demand."""
+    from datetime import timedelta
+
+    from audits.monitoring import config, rollup
+    from audits.monitoring import services as monitoring_services
+
+    rollup.rollup_catch_up()
+    end = config.hour_floor(timezone.now()) + timedelta(hours=1)
+    for kind in ("fairness", "drift", "performance"):
+        queued = monitoring_services.report_request(
+            actor=risk_officer,
+            version=version,
+            environment=ENVIRONMENT,
+            kind=kind,
+            window_start=end - timedelta(hours=24),
+            window_end=end,
+            trigger="demo",
+        )
+        done = monitoring_services.report_run(report_id=queued.pk)
+        result.log.append(
+            f"{kind} report {done.pk}: {done.status}, {len(done.breaches)} breaches"
+        )
 
 
 def _drain() -> int:

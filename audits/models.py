@@ -75,3 +75,4 @@ class RefusedAction(models.Model):
 
 
 from audits.ledger.models import *  # noqa: E402, F401, F403
+from audits.monitoring.models import *  # noqa: E402, F401, F403

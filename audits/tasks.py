@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from celery import shared_task
 
 from audits.ledger import services
+from audits.monitoring import rollup
+from audits.monitoring import services as monitoring_services
 from governance import exceptions
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="audits.ledger_sequence", soft_time_limit=50, time_limit=60)
@@ -32,4 +37,42 @@ def ledger_sequence_task(max_seconds: float = 20.0, batch_size: int = 20000) -> 
         if made is None:
             break
         size = made.size
+    try:
+        rollup.rollup_catch_up(max_entries=batch_size * 4)
+    except Exception:  # monitoring never stops the ledger; the next run retries
+        logger.exception("monitoring rollup failed")
     return size
+
+
+# --- monitoring ---------------------------------------------------------------------
+
+
+@shared_task(name="audits.monitor_run", soft_time_limit=600, time_limit=660)
+def monitor_run_task(monitor_id: int) -> list[int]:
+    """Run a monitor for its last complete window (sent by its beat entry)."""
+    return [r.pk for r in monitoring_services.monitor_run(monitor_id=monitor_id)]
+
+
+@shared_task(name="audits.report_run", soft_time_limit=600, time_limit=660)
+def report_run_task(report_id: int) -> str:
+    """Compute one queued report; its row records the status and any error."""
+    return monitoring_services.report_run(report_id=report_id).status
+
+
+@shared_task(
+    name="audits.alert_notify",
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=5,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def alert_notify_task(alert_id: int) -> None:
+    """Email and webhook for a new alert (mail-server errors are retried)."""
+    monitoring_services.alert_notify(alert_id=alert_id)
+
+
+@shared_task(name="audits.monitoring_rollup", soft_time_limit=50, time_limit=60)
+def monitoring_rollup_task(max_entries: int = 200_000) -> int:
+    """Count newly sequenced entries into the monitoring rollups."""
+    return rollup.rollup_catch_up(max_entries=max_entries)

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from audits import web_views
+from audits.monitoring import web_views as monitoring_views
 
 app_name = "audits"
 
@@ -10,4 +11,12 @@ urlpatterns = [
     path("", web_views.home, name="home"),
     path("predictions/<uuid:prediction_id>", web_views.trail, name="trail"),
     path("ledger-public-key.pem", web_views.public_key, name="public_key"),
+    path("monitoring/", monitoring_views.monitoring, name="monitoring"),
+    path("reports/<int:pk>", monitoring_views.report, name="report"),
+    path(
+        "versions/<int:version_id>/reports",
+        monitoring_views.version_reports,
+        name="version_reports",
+    ),
+    path("monitors/<int:pk>/edit", monitoring_views.monitor_edit, name="monitor_edit"),
 ]

@@ -101,6 +101,8 @@ class ApprovalPolicy(models.Model):
     blocking_severities = models.JSONField(default=list, blank=True)
     # SR 26-2: validity is risk-based, not a fixed year.
     validity_days = models.PositiveIntegerField()
+    # Overrides of the tier's monitoring defaults (audits.monitoring.config).
+    monitoring = models.JSONField(default=dict, blank=True)
     environments = models.JSONField(default=list)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -177,6 +179,9 @@ class ReleaseRequest(models.Model):
         blank=True,
     )
     revocation_reason = models.TextField(blank=True)
+    # Set by a monitoring breach: the approval stands but is under review.
+    under_review_at = models.DateTimeField(null=True, blank=True)
+    review_reason = models.TextField(blank=True)
     # Revocation names, per environment, the last still-approved version to roll back
     # to: {"production": "1.1.0"} (null when there is none).
     rollback_targets = models.JSONField(default=dict, blank=True)
@@ -285,8 +290,13 @@ class Finding(models.Model):
     due_date = models.DateField(null=True, blank=True)
     remediation = models.TextField(blank=True)
     status = models.CharField(max_length=30, default="open")
+    # Empty when monitoring raised it (a breach), not a person.
     raised_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
     )
     raised_at = models.DateTimeField(default=timezone.now)
     remediation_submitted_by = models.ForeignKey(

@@ -37,6 +37,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "governance.add_releaserequest",
         "governance.view_releaserequest",
         "governance.view_finding",
+        "audits.view_monitoringreport",
     ],
     Role.VALIDATOR: _VIEW
     + _VIEW_ALL
@@ -48,6 +49,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "governance.validate_releaserequest",
         "governance.view_finding",
         "governance.raise_finding",
+        "audits.view_monitoringreport",
+        "audits.view_alert",
     ],
     Role.RISK_OFFICER: _VIEW
     + _VIEW_ALL
@@ -63,6 +66,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "governance.view_gatedecision",
         "governance.view_deployment",
         "audits.view_prediction_trail",
+        "audits.view_monitoringreport",
+        "audits.view_monitor",
+        "audits.change_monitoring",
+        "audits.view_alert",
     ],
     Role.AUDITOR: _VIEW
     + _VIEW_ALL
@@ -73,6 +80,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "audits.view_prediction_trail",
         # Only auditors see protected attributes (and check the leaf's commitment).
         "audits.view_protectedattributes",
+        "audits.view_monitoringreport",
+        "audits.view_monitor",
+        "audits.view_alert",
         "governance.check_gate",
         "governance.view_releaserequest",
         "governance.view_finding",

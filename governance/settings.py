@@ -265,6 +265,18 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         if envint("MODELGOV_SEQUENCER_BEAT_SECONDS", 2) > 0
         else {}
     ),
+    # Counts sequenced entries into the monitoring rollups (the sequencer also does
+    # when idle); MODELGOV_ROLLUP_BEAT_SECONDS=0 turns this off.
+    **(
+        {
+            "monitoring-rollup": {
+                "task": "audits.monitoring_rollup",
+                "schedule": envint("MODELGOV_ROLLUP_BEAT_SECONDS", 10),
+            }
+        }
+        if envint("MODELGOV_ROLLUP_BEAT_SECONDS", 10) > 0
+        else {}
+    ),
 }
 
 EMAIL_BACKEND = os.environ.get(

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from audits.api import ingest_views, trail_views
+from audits.api import ingest_views, report_views, trail_views
 
 TRAIL = "predictions/<uuid:prediction_id>"
 
@@ -28,4 +28,10 @@ urlpatterns = [
         trail_views.PredictionProofApi.as_view(),
         name="api-prediction-proof",
     ),
+    path(
+        "models/<slug:slug>/versions/<str:version>/reports",
+        report_views.ReportRunApi.as_view(),
+        name="api-report-run",
+    ),
+    path("reports/<int:pk>", report_views.ReportDetailApi.as_view(), name="api-report"),
 ]

@@ -161,6 +161,12 @@ def deployment_report(
             "warnings": list(warnings),
         },
     )
+    if action == DEPLOYED:
+        # Every deployed version is watched: a monitor with its tier's defaults.
+        # (Imported here: audits.monitoring.services imports the workflow services.)
+        from audits.monitoring import services as monitoring_services
+
+        monitoring_services.monitor_ensure(version=version, environment=environment)
     return DeploymentReport(deployment=deployment, warnings=warnings)
 
 

@@ -729,6 +729,68 @@ def release_request_revoke(
     return request
 
 
+@transaction.atomic
+def release_request_put_under_review(
+    *, request: ReleaseRequest, reason: str, source: dict[str, Any]
+) -> ReleaseRequest:
+    """Mark an approval as under review after a monitoring breach (no person acts).
+
+    The approval stays in force (the gate still allows) until a risk officer
+    revokes it or the finding is closed. Idempotent: an approval already under
+    review keeps its first reason. Audited as ``governance.request.under_review``
+    (actor: system) with ``source`` (the report and alert)."""
+    request = _lock(request)
+    if request.state != RequestState.APPROVED or request.under_review_at:
+        return request
+    request.under_review_at = timezone.now()
+    request.review_reason = reason.strip()
+    request.save(update_fields=["under_review_at", "review_reason"])
+    _audit(None, "governance.request.under_review", request, reason=reason, **source)
+    return request
+
+
+@transaction.atomic
+def release_request_revoke_by_monitoring(
+    *, request: ReleaseRequest, reason: str, source: dict[str, Any]
+) -> ReleaseRequest:
+    """Revoke an approval because its policy revokes on a monitoring breach.
+
+    Same effect as :func:`release_request_revoke` (the gate denies at once, the
+    rollback targets are named), with the system as the actor. Idempotent: an
+    approval no longer approved is returned unchanged. Audited as
+    ``governance.request.revoked`` with ``source`` and ``by: monitoring``."""
+    request = _lock(request)
+    if request.state != RequestState.APPROVED:
+        return request
+    now = timezone.now()
+    request.state = RequestState.REVOKED
+    request.revoked_at = now
+    request.revoked_by = None
+    request.revocation_reason = reason.strip()
+    request.rollback_targets = rollback_targets_for(request, now)
+    request.save(
+        update_fields=[
+            "state",
+            "revoked_at",
+            "revoked_by",
+            "revocation_reason",
+            "rollback_targets",
+        ]
+    )
+    _close_targets(request)
+    _audit(
+        None,
+        "governance.request.revoked",
+        request,
+        reason=request.revocation_reason,
+        rollback_targets=request.rollback_targets,
+        by="monitoring",
+        **source,
+    )
+    notifications.schedule_request_notification(request.pk, "revoked")
+    return request
+
+
 @transaction.atomic(durable=True)
 def release_requests_expire_due(*, now: datetime | None = None) -> list[int]:
     """Flip approved requests whose validity ended to expired; return their ids.

@@ -370,6 +370,7 @@ def test_demo_records_predictions_and_outcomes_in_the_ledger(
 
     from audits.ledger import fsck
     from audits.ledger.models import Alert, EntryType, LedgerEntry, LedgerQueue
+    from audits.monitoring.models import MonitoringReport
 
     # then 400 scored applications and 150 outcomes are sequenced, nothing waits
     counts = dict(
@@ -381,12 +382,17 @@ def test_demo_records_predictions_and_outcomes_in_the_ledger(
     assert counts[EntryType.GOVERNANCE] == AuditEvent.objects.count()
     assert LedgerQueue.objects.count() == 0
     # without an approval in force, every prediction is a shadow one: one alert
-    alert = Alert.objects.get()
-    assert (alert.kind, alert.occurrences, alert.environment) == (
-        "shadow_model",
-        400,
-        "production",
-    )
+    alert = Alert.objects.get(kind="shadow_model")
+    assert (alert.occurrences, alert.environment) == (400, "production")
+    # and the risk officer's three reports over them ran; whatever they found is an
+    # alert of their kind, never anything else
+    reports = MonitoringReport.objects.filter(trigger="demo")
+    assert sorted(r.kind for r in reports) == ["drift", "fairness", "performance"]
+    assert {r.status for r in reports} == {"done"}
+    assert {r.predictions for r in reports} == {400}
+    assert set(
+        Alert.objects.exclude(kind="shadow_model").values_list("kind", flat=True)
+    ) == {f"monitoring.{r.kind}" for r in reports if r.breaches}
     # the ingest key was printed once, and the whole log verifies
     assert "Ingest key of the demo scoring service" in demo["output"]
     assert fsck.check_database().ok

@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from audits.ledger import services
+from audits.monitoring import rollup
 
 
 class Command(BaseCommand):
@@ -19,6 +20,32 @@ class Command(BaseCommand):
         )
         parser.add_argument("--interval", type=float, default=0.25)
         parser.add_argument("--batch-size", type=int, default=20000)
+        parser.add_argument(
+            "--rollup-batch",
+            type=int,
+            default=2000,
+            help="entries counted into the monitoring rollups per idle tick (small, "
+            "so that a new batch never waits long)",
+        )
+        parser.add_argument(
+            "--no-rollup",
+            action="store_true",
+            help="do not count sequenced entries into the monitoring rollups "
+            "(then the beat task audits.monitoring_rollup must)",
+        )
+
+    def _rollup(self, options: dict[str, Any]) -> bool:
+        """Count up to one batch of sequenced entries into the monitoring rollups,
+        when the queue is empty (so monitoring never delays sequencing); True when
+        there may be more. A failure is reported and never stops the ledger: the next
+        call retries the same entries."""
+        if options["no_rollup"]:
+            return False
+        try:
+            return rollup.rollup_advance(limit=options["rollup_batch"]) > 0
+        except Exception as exc:
+            self.stderr.write(f"monitoring rollup failed, will retry: {exc}")
+            return False
 
     def handle(self, *args: Any, **options: Any) -> None:
         signer = services.ledger_signer()
@@ -39,6 +66,8 @@ class Command(BaseCommand):
             if made is not None:
                 self.stdout.write(f"checkpoint size={made.size}")
                 continue  # drain the queue before waiting
+            if self._rollup(options):
+                continue  # the queue was empty; check it again before more rollups
             if options["once"]:
                 return
             time.sleep(options["interval"])

@@ -1,0 +1,155 @@
+"""Reads of the monitoring rollups and reports.
+
+Every function sums hourly cells of one version in one environment over
+``[start, end)``; the result has one row per cell key, never one per prediction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from django.db.models import QuerySet, Sum
+from django.db.models.functions import TruncDay, TruncHour
+
+from audits.monitoring.models import (
+    DecisionCell,
+    FeatureCell,
+    Monitor,
+    MonitoringReport,
+    OutcomeCell,
+    ScoreCell,
+)
+from registry import selectors as registry_selectors
+from registry.models import ModelVersion
+
+
+def _window(
+    model: Any, version_id: int, environment: str, start: datetime, end: datetime
+) -> QuerySet[Any]:
+    found: QuerySet[Any] = model.objects.filter(
+        model_version_id=version_id,
+        environment=environment,
+        hour__gte=start,
+        hour__lt=end,
+    )
+    return found
+
+
+def decision_cells(
+    *, version_id: int, environment: str, start: datetime, end: datetime
+) -> list[tuple[str, str, int]]:
+    """(groups, decision, n) of the window."""
+    rows = (
+        _window(DecisionCell, version_id, environment, start, end)
+        .values("groups", "decision")
+        .annotate(total=Sum("n"))
+        .order_by("groups", "decision")
+    )
+    return [(r["groups"], r["decision"], int(r["total"])) for r in rows]
+
+
+def outcome_cells(
+    *, version_id: int, environment: str, start: datetime, end: datetime
+) -> list[tuple[str, str, str, int]]:
+    """(groups, decision, outcome, n) of the matured predictions of the window."""
+    rows = (
+        _window(OutcomeCell, version_id, environment, start, end)
+        .values("groups", "decision", "outcome")
+        .annotate(total=Sum("n"))
+        .order_by("groups", "decision", "outcome")
+    )
+    return [(r["groups"], r["decision"], r["outcome"], int(r["total"])) for r in rows]
+
+
+def score_cells(
+    *, version_id: int, environment: str, start: datetime, end: datetime
+) -> list[tuple[float, str, int, float]]:
+    """(rounded score, outcome, n, sum of exact scores) of the matured predictions."""
+    rows = (
+        _window(ScoreCell, version_id, environment, start, end)
+        .values("score", "outcome")
+        .annotate(total=Sum("n"), total_sum=Sum("score_sum"))
+        .order_by("score", "outcome")
+    )
+    return [
+        (float(r["score"]), r["outcome"], int(r["total"]), float(r["total_sum"]))
+        for r in rows
+    ]
+
+
+def feature_counts(
+    *, version_id: int, environment: str, start: datetime, end: datetime
+) -> dict[str, dict[str, int]]:
+    """feature -> bin -> n of the window ("" is the missing values' bin)."""
+    rows = (
+        _window(FeatureCell, version_id, environment, start, end)
+        .values("feature", "bin")
+        .annotate(total=Sum("n"))
+        .order_by("feature", "bin")
+    )
+    out: dict[str, dict[str, int]] = {}
+    for r in rows:
+        out.setdefault(r["feature"], {})[r["bin"]] = int(r["total"])
+    return out
+
+
+def decision_series(
+    *,
+    version_id: int,
+    environment: str,
+    start: datetime,
+    end: datetime,
+    by_hour: bool,
+) -> list[tuple[datetime, str, str, int]]:
+    """(period start, groups, decision, n) per hour or per day of the window."""
+    trunc = TruncHour("hour") if by_hour else TruncDay("hour")
+    rows = (
+        _window(DecisionCell, version_id, environment, start, end)
+        .annotate(period=trunc)
+        .values("period", "groups", "decision")
+        .annotate(total=Sum("n"))
+        .order_by("period", "groups", "decision")
+    )
+    return [(r["period"], r["groups"], r["decision"], int(r["total"])) for r in rows]
+
+
+def predictions_in_window(
+    *, version_id: int, environment: str, start: datetime, end: datetime
+) -> int:
+    total = _window(DecisionCell, version_id, environment, start, end).aggregate(
+        total=Sum("n")
+    )["total"]
+    return int(total or 0)
+
+
+def visible_versions(*, user: Any) -> QuerySet[ModelVersion]:
+    """Versions of the models ``user`` may see (the registry's scoping)."""
+    models = registry_selectors.model_list_for_user(user=user)
+    return ModelVersion.objects.filter(model__in=models)
+
+
+def report_list_for_user(
+    *, user: Any, version: ModelVersion | None = None, kinds: Sequence[str] = ()
+) -> QuerySet[MonitoringReport]:
+    """Reports of the versions ``user`` may see, newest window first."""
+    reports = MonitoringReport.objects.filter(
+        model_version__in=visible_versions(user=user)
+    ).select_related("model_version__model", "monitor")
+    if version is not None:
+        reports = reports.filter(model_version=version)
+    if kinds:
+        reports = reports.filter(kind__in=kinds)
+    return reports
+
+
+def report_get_for_user(*, user: Any, pk: int) -> MonitoringReport:
+    """One report; DoesNotExist (a 404) when missing or not visible."""
+    return report_list_for_user(user=user).get(pk=pk)
+
+
+def monitor_list_for_user(*, user: Any) -> QuerySet[Monitor]:
+    return Monitor.objects.filter(
+        model_version__in=visible_versions(user=user)
+    ).select_related("model_version__model")
