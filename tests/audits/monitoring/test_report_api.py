@@ -8,12 +8,11 @@ from typing import Any
 
 import pytest
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from audits.models import AuditEvent
 from audits.monitoring import config, services
 from audits.monitoring.models import MonitoringReport
-from rest_framework.test import APIClient
-
 from tests.conftest import client_for
 
 RUN = "/api/v1/models/credit-risk/versions/1.0.0/reports"
