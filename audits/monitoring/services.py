@@ -516,8 +516,7 @@ def _series(
     air: dict[str, dict[str, list[float | None]]] = {}
     for attr, by_group in counts.items():
         rates[attr] = {
-            g: [a / n if n else None for n, a in slots]
-            for g, slots in by_group.items()
+            g: [a / n if n else None for n, a in slots] for g, slots in by_group.items()
         }
         ref = references.get(attr)
         ref_slots = by_group.get(ref) if ref else None
