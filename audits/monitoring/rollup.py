@@ -23,6 +23,7 @@ counts are aggregates: erasing one person's attributes later does not change the
 
 from __future__ import annotations
 
+import bisect
 import math
 import uuid
 from collections import Counter
@@ -195,50 +196,89 @@ def _pair(leaf: Mapping[str, Any]) -> tuple[str, str]:
     return (leaf["deployment"]["model"], leaf["model_version"]["version"])
 
 
-def count_entries(entries: Iterable[tuple[int, bytes]]) -> Cells:
-    """Count ledger entries ``(entry_type, leaf)`` into cells.
+class _Binner:
+    """Feature bins of one version, with the per-value work cached for a batch."""
 
-    Reads the protected attributes of the predictions, and for outcomes the
-    prediction leaf they complete. Governance and deployment-state entries are
-    skipped.
+    def __init__(self, specs: Mapping[str, Any]) -> None:
+        self.numeric: list[tuple[str, list[float], list[str], Mapping[str, Any]]] = []
+        self.categorical: list[tuple[str, Mapping[str, Any]]] = []
+        for name, spec in specs.items():
+            if spec.get("type") == "numeric":
+                edges = [float(e) for e in spec.get("edges", [])]
+                labels = [str(i) for i in range(len(edges) + 1)]
+                self.numeric.append((name, edges, labels, spec))
+            else:
+                self.categorical.append((name, spec))
+        self._categories: dict[tuple[str, Any], str] = {}
+
+    def bins(self, features: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+        for name, edges, labels, spec in self.numeric:
+            value = features.get(name)
+            kind = type(value)
+            if (kind is int or kind is float) and math.isfinite(value):  # type: ignore[arg-type]
+                yield name, labels[bisect.bisect_right(edges, float(value))]  # type: ignore[arg-type]
+            else:
+                yield name, drift.bin_label(spec, value) or ""
+        for name, spec in self.categorical:
+            value = features.get(name)
+            try:
+                key = (name, value)
+                found = self._categories.get(key)
+            except TypeError:  # an unhashable value (a list): not a category
+                key, found = None, None
+            if found is None:
+                found = drift.bin_label(spec, value)
+                if found is None:
+                    found = ""
+                elif found not in spec.get("proportions", {}):
+                    found = OTHER
+                if key is not None:
+                    self._categories[key] = found
+            yield name, found
+
+
+def count_entries(entries: Iterable[tuple[int, bytes, str | None]]) -> Cells:
+    """Count ledger entries ``(entry_type, leaf, protected attributes as JSON text
+    or None)`` into cells.
+
+    For outcomes, reads the prediction leaf they complete and its protected
+    attributes. Governance and deployment-state entries are skipped.
     """
-    predictions: list[dict[str, Any]] = []
+    predictions: list[tuple[dict[str, Any], str | None]] = []
     outcomes: list[dict[str, Any]] = []
-    for entry_type, leaf in entries:
+    for entry_type, leaf, attributes in entries:
         if entry_type == PREDICTION:
-            predictions.append(orjson.loads(leaf))
+            predictions.append((orjson.loads(leaf), attributes))
         elif entry_type == OUTCOME:
             outcomes.append(orjson.loads(leaf))
     completed = _prediction_leaves([uuid.UUID(o["prediction_id"]) for o in outcomes])
-    ids = [uuid.UUID(p["prediction_id"]) for p in predictions]
-    ids += [uuid.UUID(pid) for pid in completed]
-    protected = _protected(ids)
+    completed_protected = _protected([uuid.UUID(pid) for pid in completed])
     versions = _Versions(
-        [_pair(p) for p in predictions] + [_pair(p) for p in completed.values()]
+        [_pair(p) for p, _ in predictions] + [_pair(p) for p in completed.values()]
     )
+    binners = {pk: _Binner(specs) for pk, specs in versions.by_pair.values()}
+    groups_of: dict[str | None, str] = {None: ""}
     cells = Cells()
-    for p in predictions:
+    decisions = cells.decisions
+    features_count = cells.features
+    for p, attributes in predictions:
         found = versions.by_pair.get(_pair(p))
         if found is None:
             continue
-        version_id, specs = found
+        version_id = found[0]
         env = p["deployment"]["environment"]
         hour = _hour(p["predicted_at"])
-        groups = groups_key(protected.get(p["prediction_id"]))
-        cells.decisions[(version_id, env, hour, groups, label(p.get("decision")))] += 1
+        groups = groups_of.get(attributes)
+        if groups is None:
+            parsed = orjson.loads(attributes) if attributes else None
+            groups = groups_key(parsed if isinstance(parsed, dict) else None)
+            groups_of[attributes] = groups
+        decisions[(version_id, env, hour, groups, label(p.get("decision")))] += 1
         features = p.get("features")
-        if not specs or not isinstance(features, dict):
+        if not isinstance(features, dict):
             continue
-        for name, spec in specs.items():
-            value = features.get(name)
-            bin_ = drift.bin_label(spec, value)
-            if bin_ is None:
-                bin_ = ""
-            elif spec.get("type") == "categorical" and bin_ not in spec.get(
-                "proportions", {}
-            ):
-                bin_ = OTHER
-            cells.features[(version_id, env, hour, name, bin_)] += 1
+        for name, bin_ in binners[version_id].bins(features):
+            features_count[(version_id, env, hour, name, bin_)] += 1
     for o in outcomes:
         matched = completed.get(o["prediction_id"])
         if matched is None:
@@ -250,7 +290,7 @@ def count_entries(entries: Iterable[tuple[int, bytes]]) -> Cells:
         version_id = found[0]
         env = p["deployment"]["environment"]
         hour = _hour(p["predicted_at"])
-        groups = groups_key(protected.get(p["prediction_id"]))
+        groups = groups_key(completed_protected.get(p["prediction_id"]))
         outcome = label(o.get("outcome"))
         decision = label(p.get("decision"))
         cells.outcomes[(version_id, env, hour, groups, decision, outcome)] += 1
@@ -353,17 +393,23 @@ def cells_add(cells: Cells) -> None:
     )
 
 
-def _entries(start: int, end: int) -> list[tuple[int, bytes]]:
+def _entries(start: int, end: int) -> list[tuple[int, bytes, str | None]]:
+    """Predictions and outcomes in ``[start, end)`` with the protected attributes of
+    the predictions (one join, no second lookup)."""
     query = (
-        "SELECT entry_type, leaf FROM audits_ledgerentry "
-        "WHERE seq >= %s AND seq < %s AND entry_type IN (%s, %s) ORDER BY seq"
+        "SELECT e.entry_type, e.leaf, p.attributes{cast} "
+        "FROM audits_ledgerentry e LEFT JOIN audits_protectedattributes p "
+        "ON p.prediction_id = e.entry_id AND e.entry_type = %s "
+        "WHERE e.seq >= %s AND e.seq < %s AND e.entry_type IN (%s, %s) ORDER BY e.seq"
     )
-    params = [start, end, PREDICTION, OUTCOME]
+    params = [PREDICTION, start, end, PREDICTION, OUTCOME]
     if connection.vendor == "postgresql":
-        return [(int(t), bytes(leaf)) for t, leaf in _pg_rows(query, params)]
-    with connection.cursor() as cursor:
-        cursor.execute(query, params)
-        return [(int(t), bytes(leaf)) for t, leaf in cursor.fetchall()]
+        rows = _pg_rows(query.format(cast="::text"), params)
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(query.format(cast=""), params)
+            rows = cursor.fetchall()
+    return [(int(t), bytes(leaf), attributes) for t, leaf, attributes in rows]
 
 
 @transaction.atomic

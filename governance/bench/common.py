@@ -29,7 +29,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -301,13 +301,19 @@ def _account(username: str, role: str) -> Any:
     return user
 
 
-def deployment_setup() -> BenchDeployment:
+def deployment_setup(
+    *,
+    baseline: Mapping[str, Any] | None = None,
+    protected_attributes: Sequence[str] = (),
+) -> BenchDeployment:
     """Create (or reuse) the bench pipeline account, model, approved version and
     deployment, and issue a fresh ingest key bound to (model, production).
 
     The approval is written directly (as ``bench gate`` does): the benchmark
     measures ingest, not the approval workflow. The deployment report goes through
     its service, so the deployment state in force is a real ledger leaf.
+    ``baseline`` and ``protected_attributes`` go into a version created here (a
+    submitted version's content cannot change later); a reused one keeps its own.
     """
     user = _account(BENCH_ACCOUNT, Role.SERVICE_ACCOUNT)
     now = timezone.now()
@@ -331,6 +337,8 @@ def deployment_setup() -> BenchDeployment:
             artifact_sha256=digest,
             content_digest=digest[::-1],
             input_schema=INPUT_SCHEMA,
+            protected_attributes=list(protected_attributes),
+            baseline=dict(baseline or {}),
             created_by=user,
             submitted_by=user,
             submitted_at=now,

@@ -95,15 +95,44 @@ class LeafContext:
 Rows = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]
 
 
+@dataclass(frozen=True)
+class Timeline:
+    """Prediction times for a load of ``total`` rows, in load order.
+
+    Row ``k`` is predicted at ``start + span * k / total`` and received up to a
+    second later (a history ingested as it happened: the ingest refuses predictions
+    older than 7 days, so a load spread over weeks cannot all be received now). The
+    ledger's order is then the order of the predictions, as in production, and an
+    hourly window is a contiguous run of entries.
+    """
+
+    start: datetime
+    span: timedelta
+    total: int
+
+    def predicted_at(self, index: int) -> datetime:
+        span_us = self.span // timedelta(microseconds=1)
+        return self.start + timedelta(microseconds=span_us * index // self.total)
+
+
 def _same_text(value: str) -> str:
     return value
 
 
 def make_rows(
-    context: LeafContext, count: int, seed: int, received_at: datetime
+    context: LeafContext,
+    count: int,
+    seed: int,
+    received_at: datetime,
+    timeline: Timeline | None = None,
+    first: int = 0,
 ) -> Rows:
     """(key rows, queue rows, protected-attribute rows) of ``count`` predictions,
-    exactly as ``ingest.predictions_ingest`` writes them for valid records."""
+    exactly as ``ingest.predictions_ingest`` writes them for valid records.
+
+    All received at ``received_at`` and predicted within the day before; or, with
+    a ``timeline``, rows ``first`` to ``first + count - 1`` of it.
+    """
     rng = random.Random(seed)
     received = records.iso(received_at)
     keys, queue, protected = [], [], []
@@ -113,9 +142,16 @@ def make_rows(
         records.iso(received_at - timedelta(seconds=rng.randrange(86400)))
         for _ in range(1024)
     ]
-    for _ in range(count):
+    for i in range(count):
+        if timeline is None:
+            predicted_at = times[rng.getrandbits(10)]
+        else:
+            moment = timeline.predicted_at(first + i)
+            predicted_at = records.iso(moment)
+            received_at = moment + timedelta(microseconds=rng.randrange(1_000_000))
+            received = records.iso(received_at)
         record = common.sample_record(
-            rng, slug=slug, version=version, predicted_at=times[rng.getrandbits(10)]
+            rng, slug=slug, version=version, predicted_at=predicted_at
         )
         prediction = common.prediction_of(record, context.version)
         salt = rng.randbytes(16)
@@ -154,7 +190,10 @@ def make_rows(
     return keys, queue, protected
 
 
-def _make_rows_star(args: tuple[LeafContext, int, int, datetime]) -> Rows:
+Job = tuple[LeafContext, int, int, datetime, Timeline | None, int]
+
+
+def _make_rows_star(args: Job) -> Rows:
     return make_rows(*args)
 
 
@@ -272,19 +311,25 @@ class LoadTimes:
 
 
 def _batches(
-    context: LeafContext, rows: int, batch: int, loaders: int, pooled: bool
+    context: LeafContext,
+    rows: int,
+    batch: int,
+    loaders: int,
+    pooled: bool,
+    timeline: Timeline | None = None,
 ) -> Iterator[tuple[Rows, float]]:
     """The batches' rows, and how long this process waited for each one."""
     sizes = [min(batch, rows - start) for start in range(0, rows, batch)]
     seeds = random.Random().getrandbits(62)
 
-    def jobs(i: int, size: int) -> list[tuple[LeafContext, int, int, datetime]]:
+    def jobs(i: int, size: int) -> list[Job]:
         now = datetime.now(UTC)
         parts = [
             size // loaders + (1 if k < size % loaders else 0) for k in range(loaders)
         ]
+        firsts = [i * batch + sum(parts[:k]) for k in range(loaders)]
         return [
-            (context, part, seeds + i * loaders + k, now)
+            (context, part, seeds + i * loaders + k, now, timeline, firsts[k])
             for k, part in enumerate(parts)
             if part
         ]
@@ -292,7 +337,9 @@ def _batches(
     if not pooled:
         for i, size in enumerate(sizes):
             started = time.perf_counter()
-            rows_of = make_rows(context, size, seeds + i, datetime.now(UTC))
+            rows_of = make_rows(
+                context, size, seeds + i, datetime.now(UTC), timeline, i * batch
+            )
             yield rows_of, time.perf_counter() - started
         return
     connections.close_all()  # the loader processes are forked
@@ -319,14 +366,18 @@ def bulk_load(
     loaders: int,
     via_sequencer: bool,
     log: Callable[[str], None],
+    timeline: Timeline | None = None,
 ) -> LoadTimes:
-    """Add ``rows`` predictions to the ledger, one checkpoint per ``batch``."""
+    """Add ``rows`` predictions to the ledger, one checkpoint per ``batch``;
+    predicted as ``timeline`` says (its ``total`` is ``rows``) when given."""
+    if timeline is not None and timeline.total != rows:
+        raise ValueError("the timeline must be as long as the load")
     times = LoadTimes()
     pooled = loaders > 1 and rows >= POOL_THRESHOLD and not connection.in_atomic_block
     signer = services.ledger_signer()
     wall = time.perf_counter()
     wal_before = _wal_lsn()
-    for part, waited in _batches(context, rows, batch, loaders, pooled):
+    for part, waited in _batches(context, rows, batch, loaders, pooled, timeline):
         times.generate_wait_s += waited
         started = time.perf_counter()
         if via_sequencer:

@@ -2,13 +2,14 @@
 
 ``gate`` creates its own data in a transaction of the configured database and rolls
 it back at the end, so it never leaves rows behind. The ledger targets, ``ingest``
-(predictions over the real HTTP API against a raw COPY) and ``trail`` (a
-prediction's trail among millions, and fsck), commit: other processes must see
-their rows. They run against a database of their own (``--scratch``, or
-``--database-url``, or a configured database without real data; see
-:mod:`governance.bench.common`). Targets register in ``Command.targets``; add one
-by writing a ``bench_<name>`` method returning a JSON-able dict, and its options in
-``add_arguments``.
+(predictions over the real HTTP API against a raw COPY), ``trail`` (a
+prediction's trail among millions, and fsck) and ``report`` (a fairness plus a
+drift report over millions of predictions, against fairlearn in pandas), commit:
+other processes must see their rows. They run against a database of their own
+(``--scratch``, or ``--database-url``, or a configured database without real
+data; see :mod:`governance.bench.common`). Targets register in
+``Command.targets``; add one by writing a ``bench_<name>`` method returning a
+JSON-able dict, and its options in ``add_arguments``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from django.utils import timezone
 from governance import gate, services
 from governance.bench import common
 from governance.bench import ingest as ingest_bench
+from governance.bench import report as report_bench
 from governance.bench import trail as trail_bench
 from governance.choices import RequestState
 from governance.models import ReleaseRequest
@@ -63,7 +65,7 @@ class _Rollback(Exception):
 
 class Command(BaseCommand):
     help = "Run a benchmark and print its result as JSON."
-    targets = ("gate", "ingest", "trail")
+    targets = ("gate", "ingest", "trail", "report")
     # Targets that commit, on a database of their own; the options passed on to the
     # child process that runs them there (--scratch, --database-url).
     ledger_targets = {
@@ -77,8 +79,9 @@ class Command(BaseCommand):
             "threads",
         ),
         "trail": ("rows", "samples", "load_batch", "loaders", "via_sequencer"),
+        "report": ("rows", "baseline_rows", "load_batch", "loaders"),
     }
-    default_rows = {"ingest": 1_000_000, "trail": 10_000_000}
+    default_rows = {"ingest": 1_000_000, "trail": 10_000_000, "report": 10_000_000}
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("target", choices=self.targets, help="what to benchmark")
@@ -92,7 +95,8 @@ class Command(BaseCommand):
             "--rows",
             type=int,
             help="ingest: predictions to post (default 1,000,000); trail: entries "
-            "the ledger must hold, loaded if fewer (default 10,000,000)",
+            "the ledger must hold, loaded if fewer (default 10,000,000); report: "
+            "predictions the ledger must hold, loaded if fewer (default 10,000,000)",
         )
         parser.add_argument("--clients", type=int, default=4, help="ingest: clients")
         parser.add_argument(
@@ -123,13 +127,21 @@ class Command(BaseCommand):
             "--load-batch",
             type=int,
             default=100_000,
-            help="trail: entries per loaded and sequenced batch (default 100,000)",
+            help="trail, report: entries per loaded and sequenced batch "
+            "(default 100,000)",
         )
         parser.add_argument(
             "--loaders",
             type=int,
             default=2,
-            help="trail: processes making leaves for the bulk load (default 2)",
+            help="trail, report: processes making leaves for the bulk load (default 2)",
+        )
+        parser.add_argument(
+            "--baseline-rows",
+            type=int,
+            default=1_000_000,
+            help="report: rows fairlearn runs on, extrapolated to --rows "
+            "(default 1,000,000)",
         )
         parser.add_argument(
             "--via-sequencer",
@@ -141,19 +153,20 @@ class Command(BaseCommand):
         parser.add_argument(
             "--scratch",
             action="store_true",
-            help="ingest, trail: create a database mg_bench_<pid>, run there, drop it",
+            help="ingest, trail, report: create a database mg_bench_<pid>, run "
+            "there, drop it",
         )
         parser.add_argument(
             "--keep", action="store_true", help="with --scratch: keep the database"
         )
         parser.add_argument(
             "--database-url",
-            help="ingest, trail: run against this database (a child process)",
+            help="ingest, trail, report: run against this database (a child process)",
         )
         parser.add_argument(
             "--force",
             action="store_true",
-            help="ingest, trail: run even though the database holds real data",
+            help="ingest, trail, report: run even though the database holds real data",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -351,5 +364,34 @@ class Command(BaseCommand):
             load_batch=load_batch,
             loaders=loaders,
             via_sequencer=via_sequencer,
+            log=self._log,
+        )
+
+    def bench_report(
+        self,
+        *,
+        rows: int,
+        baseline_rows: int,
+        load_batch: int,
+        loaders: int,
+        **_: Any,
+    ) -> dict[str, Any]:
+        """A fairness plus a drift report over ``rows`` predictions against
+        fairlearn on ``baseline_rows`` raw rows in pandas, in the same run
+        (governance.bench.report); loads the ledger up to ``rows`` first."""
+        if connection.in_atomic_block:
+            raise CommandError(
+                "bench report commits (its measuring processes must see its rows): "
+                "run it with --scratch, not inside a transaction"
+            )
+        if baseline_rows < 1 or load_batch < 1 or loaders < 1:
+            raise CommandError(
+                "--baseline-rows, --load-batch and --loaders must be >= 1"
+            )
+        return report_bench.run(
+            rows=rows,
+            baseline_rows=baseline_rows,
+            load_batch=load_batch,
+            loaders=loaders,
             log=self._log,
         )

@@ -368,8 +368,8 @@ def test_missing_values_and_unknown_categories_have_their_own_bins(
     # when
     cells = rollup.count_entries(
         [
-            (1, leaf({"purpose": "boat"})),
-            (1, leaf({"amount": 3000, "purpose": "car"})),
+            (1, leaf({"purpose": "boat"}), None),
+            (1, leaf({"amount": 3000, "purpose": "car"}), None),
         ]
     )
     # then
