@@ -29,6 +29,7 @@ from fairlearn.metrics import (
     true_positive_rate,
 )
 from scipy.spatial.distance import jensenshannon
+from scipy.stats import norm
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from audits.monitoring import config, services
@@ -219,6 +220,20 @@ def report(
 # --- the reference computations on raw rows -----------------------------------------
 
 
+def wilson(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    z = float(norm.ppf(0.5 + confidence / 2))
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def pooled_p(x1: int, n1: int, x2: int, n2: int) -> float:
+    pooled = (x1 + x2) / (n1 + n2)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    return float(2 * norm.sf(abs(x1 / n1 - x2 / n2) / se))
+
+
 def check_fairness(
     metrics: dict[str, Any], df: pd.DataFrame, keys: list[list[str]]
 ) -> int:
@@ -252,6 +267,26 @@ def check_fairness(
         for group, g in by_group.items():
             assert g["n"] == counts[group]
             assert close(g["selection_rate"], frame.by_group.loc[group, "sel"])
+            in_group = rows[label == group]
+            assert (g["ci_low"], g["ci_high"]) == pytest.approx(
+                wilson(int(in_group["decision"].sum()), len(in_group)), abs=TOL
+            )
+            approved_matured = in_group[
+                (in_group["decision"] == 1) & in_group["outcome"].notna()
+            ]
+            if len(approved_matured):
+                assert close(g["precision"], approved_matured["outcome"].mean())
+            if group in sufficient and ref in sufficient and group != ref:
+                ref_rows = rows[label == ref]
+                assert close(
+                    g["air_p_value"],
+                    pooled_p(
+                        int(in_group["decision"].sum()),
+                        len(in_group),
+                        int(ref_rows["decision"].sum()),
+                        len(ref_rows),
+                    ),
+                )
             if group in errors.by_group.index:
                 m = matured_label == group
                 positives = int((matured["outcome"][m] == 1).sum())

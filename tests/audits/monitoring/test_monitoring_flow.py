@@ -42,6 +42,7 @@ from tests.audits.ledger.test_ingest_api import (
     sequence_all,
 )
 from tests.governance.test_gate_api import approval  # noqa: F401  (fixture)
+from tests.governance.test_notifications import webhook  # noqa: F401  (fixture)
 
 OUTCOMES = "/api/v1/outcomes"
 pytestmark = pytest.mark.usefixtures("ledger_key")
@@ -444,3 +445,74 @@ def test_monitor_run_is_idempotent_per_window(
     assert MonitoringReport.objects.filter(monitor=monitor).count() == 3
     assert all(r.status == "done" for r in first)
     assert len(mail.outbox) == 0  # notifications go through the (not run) task
+
+
+# --- notifications ------------------------------------------------------------------
+
+
+def test_a_new_alert_emails_risk_officers_and_the_owner_and_posts_the_webhook(
+    settings: Any,
+    webhook: tuple[str, list[dict[str, Any]]],  # noqa: F811
+    submitted_version: Any,
+    risk_officer: Any,
+    developer: Any,
+    credit_model: Any,
+) -> None:
+    # given an open monitoring alert and the webhook configured
+    url, received = webhook
+    settings.MODELGOV_NOTIFY_WEBHOOK_URL = url
+    risk_officer.email = "rita@bank.example"
+    risk_officer.save(update_fields=["email"])
+    developer.email = "owner@bank.example"
+    developer.save(update_fields=["email"])
+    credit_model.owner = developer
+    credit_model.save(update_fields=["owner"])
+    alert, created = services.alert_raise(
+        kind="monitoring.drift",
+        version=submitted_version,
+        environment="production",
+        message="Data drift breach for credit-risk 1.0.0: psi amount: 0.310",
+        details={"report": 7, "breaches": [{"metric": "psi", "feature": "amount"}]},
+    )
+    # when the task's service runs
+    services.alert_notify(alert_id=alert.pk)
+    # then one email to both, and one POST with the alert
+    assert created is True
+    assert len(mail.outbox) == 1
+    assert sorted(mail.outbox[0].to) == ["owner@bank.example", "rita@bank.example"]
+    assert mail.outbox[0].subject == (
+        "[modelgov] high alert: monitoring.drift on credit-risk 1.0.0"
+    )
+    assert mail.outbox[0].body == (
+        "Data drift breach for credit-risk 1.0.0: psi amount: 0.310\n"
+    )
+    assert received == [
+        {
+            "path": "/hooks/modelgov",
+            "content_type": "application/json",
+            "body": {
+                "event": "alert",
+                "alert": alert.pk,
+                "kind": "monitoring.drift",
+                "severity": "high",
+                "model": "credit-risk",
+                "version": "1.0.0",
+                "environment": "production",
+                "message": "Data drift breach for credit-risk 1.0.0: psi amount: 0.310",
+                "details": {
+                    "report": 7,
+                    "breaches": [{"metric": "psi", "feature": "amount"}],
+                },
+            },
+        }
+    ]
+    # and a second raise of the same kind is an occurrence, not a new alert
+    again, created_again = services.alert_raise(
+        kind="monitoring.drift",
+        version=submitted_version,
+        environment="production",
+        message="again",
+        details={"report": 8},
+    )
+    assert (again.pk, created_again, again.occurrences) == (alert.pk, False, 2)
+    assert Alert.objects.count() == 1
