@@ -62,6 +62,7 @@ class Plan:
     warmup_batches: int
     workers: int
     threads: int
+    rollup: bool = False
 
 
 def batch_sizes(rows: int, batch: int) -> list[int]:
@@ -445,7 +446,13 @@ def run(plan: Plan, *, log: Callable[[str], None]) -> dict[str, Any]:
             )
             if plan.sequencer:
                 sequencer = subprocess.Popen(
-                    [*common.manage_py(), "ledger_sequencer", "--interval", "0.25"],
+                    [
+                        *common.manage_py(),
+                        "ledger_sequencer",
+                        "--interval",
+                        "0.25",
+                        *([] if plan.rollup else ["--no-rollup"]),
+                    ],
                     env=env,
                     cwd=settings.BASE_DIR,
                     stdout=(logs / "sequencer.out").open("w"),
@@ -536,6 +543,7 @@ def run(plan: Plan, *, log: Callable[[str], None]) -> dict[str, Any]:
         "overloaded_503": sum(s.overloaded for s in stats),
         "backoff_s": round(sum(s.backoff_s for s in stats), 1),
         "sequencer": plan.sequencer,
+        "rollup_in_sequencer": plan.sequencer and plan.rollup,
         "drained_after_s": None if drained_s is None else round(drained_s, 3),
         "checkpoints": checkpoints,
         "queue_max_depth": sampler.max_depth if sampler else None,

@@ -74,6 +74,7 @@ class Command(BaseCommand):
             "clients",
             "batch",
             "sequencer",
+            "rollup",
             "warmup_batches",
             "workers",
             "threads",
@@ -107,6 +108,13 @@ class Command(BaseCommand):
             action=argparse.BooleanOptionalAction,
             default=True,
             help="ingest: run ledger_sequencer meanwhile (default) or not",
+        )
+        parser.add_argument(
+            "--rollup",
+            action=argparse.BooleanOptionalAction,
+            default=False,
+            help="ingest: let the sequencer also count entries into the monitoring "
+            "rollups when idle (default: no; their cost is measured by bench report)",
         )
         parser.add_argument(
             "--warmup-batches",
@@ -319,6 +327,7 @@ class Command(BaseCommand):
         clients: int,
         batch: int,
         sequencer: bool,
+        rollup: bool,
         warmup_batches: int,
         workers: int,
         threads: int,
@@ -338,6 +347,7 @@ class Command(BaseCommand):
             clients=clients,
             batch=batch,
             sequencer=sequencer,
+            rollup=rollup,
             warmup_batches=warmup_batches,
             workers=workers,
             threads=threads,
