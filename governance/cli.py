@@ -8,6 +8,7 @@ It talks to a modelgov server over HTTPS with a bearer token (stdlib urllib);
                    [--server URL] [--token TOKEN] [--timeout SECONDS]
     modelgov verify-attestation FILE --public-key KEY.pem [--env E]
                    [--artifact-sha256 D | --artifact PATH]
+    modelgov verify-pack PACK.pdf --public-key KEY.pem [--signature PACK.pdf.sig]
 
 Server and token come from ``--server``/``--token`` or ``MODELGOV_URL``/``MODELGOV_TOKEN``.
 
@@ -23,6 +24,10 @@ decision JSON goes to stdout, a one-line reason to stderr.
 ``verify-attestation`` needs no server: 0 valid (the summary JSON on stdout), 1
 invalid (why, on stdout as JSON and on stderr), 2 usage error. A revocation is not
 visible offline; ``check`` sees it.
+
+``verify-pack`` needs no server either: it checks an evidence pack's detached
+signature and every attached source against its manifest (``audits.evidence.verify``):
+0 valid, 1 invalid (each problem on stdout), 2 usage error.
 """
 
 from __future__ import annotations
@@ -369,6 +374,12 @@ def cmd_verify_attestation(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_verify_pack(args: argparse.Namespace) -> int:
+    from audits.evidence import verify
+
+    return verify.run(args.pack, public_key=args.public_key, signature=args.signature)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="modelgov", description=__doc__.split("\n")[0]
@@ -409,6 +420,14 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--artifact-sha256", help="require this subject digest")
     verify.add_argument("--artifact", help="hash this file and require its digest")
     verify.set_defaults(func=cmd_verify_attestation)
+
+    pack = sub.add_parser(
+        "verify-pack", help="verify an evidence pack offline (no server)"
+    )
+    pack.add_argument("pack", help="the evidence pack (PDF)")
+    pack.add_argument("--public-key", required=True, help="Ed25519 public key PEM")
+    pack.add_argument("--signature", help="detached signature (default: PACK.sig)")
+    pack.set_defaults(func=cmd_verify_pack)
     return parser
 
 
