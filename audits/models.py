@@ -74,5 +74,6 @@ class RefusedAction(models.Model):
         return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} refused {self.action}: {self.reason[:80]}"
 
 
+from audits.evidence.models import *  # noqa: E402, F401, F403
 from audits.ledger.models import *  # noqa: E402, F401, F403
 from audits.monitoring.models import *  # noqa: E402, F401, F403

@@ -7,6 +7,7 @@ import time
 
 from celery import shared_task
 
+from audits.evidence import services as evidence_services
 from audits.ledger import services
 from audits.monitoring import rollup
 from audits.monitoring import services as monitoring_services
@@ -76,3 +77,12 @@ def alert_notify_task(alert_id: int) -> None:
 def monitoring_rollup_task(max_entries: int = 200_000) -> int:
     """Count newly sequenced entries into the monitoring rollups."""
     return rollup.rollup_catch_up(max_entries=max_entries)
+
+
+# --- evidence packs -----------------------------------------------------------------
+
+
+@shared_task(name="audits.evidence_pack_build", soft_time_limit=900, time_limit=960)
+def evidence_pack_build_task(pack_id: int) -> str:
+    """Build one queued evidence pack; its row records the status and any error."""
+    return evidence_services.evidence_pack_build(pack_id=pack_id).status

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from audits import web_views
+from audits.evidence import web_views as evidence_views
 from audits.monitoring import web_views as monitoring_views
 
 app_name = "audits"
@@ -19,4 +20,18 @@ urlpatterns = [
         name="version_reports",
     ),
     path("monitors/<int:pk>/edit", monitoring_views.monitor_edit, name="monitor_edit"),
+    path("packs/", evidence_views.packs, name="packs"),
+    path(
+        "versions/<int:version_id>/packs",
+        evidence_views.version_packs,
+        name="version_packs",
+    ),
+    path("packs/<int:pk>", evidence_views.pack, name="pack"),
+    path("packs/<int:pk>/pack.pdf", evidence_views.pack_pdf, name="pack_pdf"),
+    path("packs/<int:pk>/pack.zip", evidence_views.pack_zip, name="pack_zip"),
+    path(
+        "packs/<int:pk>/pack.pdf.sig",
+        evidence_views.pack_signature,
+        name="pack_signature",
+    ),
 ]

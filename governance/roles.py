@@ -70,6 +70,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "audits.view_monitor",
         "audits.change_monitoring",
         "audits.view_alert",
+        "audits.request_evidencepack",
+        "audits.view_evidencepack",
     ],
     Role.AUDITOR: _VIEW
     + _VIEW_ALL
@@ -83,6 +85,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "audits.view_monitoringreport",
         "audits.view_monitor",
         "audits.view_alert",
+        "audits.request_evidencepack",
+        "audits.view_evidencepack",
         "governance.check_gate",
         "governance.view_releaserequest",
         "governance.view_finding",

@@ -1,0 +1,783 @@
+"""The content of a model-version evidence pack: its sources and its HTML.
+
+:func:`version_pack_content` gathers, for one model version, everything a reviewer
+or regulator asks for (the lineage and digests, the model card and documents as
+approved, the validation with its findings and their history, the approval chain
+with each e-signature, the gate decisions and deployments, the monitoring reports of
+a period with their charts, and a statement of the ledger's integrity), as JSON and
+CSV sources, and renders the pack's HTML from ``audits/evidence/version_pack.html``.
+
+Everything is bounded by ``as_of``: a row created after it is left out, and mutable
+rows (requests, findings, the version and the model) are shown as they stood at
+``as_of`` (from their audit events and history), so the same arguments give the
+same bytes however much arrives later. ``created`` is ``as_of`` itself, never the
+wall clock. Rendering to PDF is :func:`audits.evidence.render.render_pack_pdf`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from django.db import connection
+from django.db.models import Q
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.safestring import SafeString
+
+from audits import trail
+from audits.evidence import render
+from audits.evidence.manifest import Source, manifest_of
+from audits.ledger import checkpoint, fsck, records, witness
+from audits.ledger import services as ledger_services
+from audits.ledger.models import LedgerCheckpoint, LedgerEntry
+from audits.models import AuditEvent
+from audits.monitoring import web_views
+from audits.monitoring.models import MonitoringReport, ReportKind, ReportStatus
+from governance.choices import RequestState, SignatureMeaning
+from governance.models import (
+    Deployment,
+    Finding,
+    GateDecision,
+    ReleaseRequest,
+    Signature,
+)
+from registry.models import DocumentTemplate, Model, ModelVersion
+
+KIND = "model-version"
+TITLE = "Model-version evidence pack"
+TEMPLATE = "audits/evidence/version_pack.html"
+JSON = "application/json"
+CSV = "text/csv"
+NONE = "None in this period."
+TOC = (
+    ("summary", "Summary"),
+    ("model-card", "Model card"),
+    ("documents", "Documents"),
+    ("validation", "Validation and findings"),
+    ("approvals", "Approval chain and e-signatures"),
+    ("deployments", "Gate decisions and deployments"),
+    ("monitoring", "Monitoring"),
+    ("ledger", "Ledger integrity statement"),
+)
+GATE_COLUMNS = (
+    "decision_id",
+    "decided_at",
+    "environment",
+    "allowed",
+    "reason",
+    "source",
+    "caller",
+    "artifact_sha256",
+    "approval",
+    "correlation_id",
+)
+DEPLOYMENT_COLUMNS = (
+    "id",
+    "environment",
+    "action",
+    "deployed_at",
+    "reported_at",
+    "reported_by",
+    "approval",
+    "gate_decision",
+    "target",
+    "external_id",
+)
+# The times of the sources (records.iso); the HTML shows them to the second.
+ISO_TIME = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d+)?Z$")
+# Nodes in fsck's completion order, bounded by a tree size (PostgreSQL and SQLite).
+NODES_UP_TO_SQL = (
+    'SELECT "level", "index", "hash" FROM "audits_ledgernode" '
+    'WHERE (("index" + 1) << "level") <= %s '
+    'ORDER BY (("index" + 1) << "level"), "level"'
+)
+
+
+@dataclass(frozen=True)
+class PackContent:
+    """A pack ready to render: its HTML, sources, manifest and pinned time."""
+
+    kind: str
+    title: str
+    html: str
+    sources: list[Source]
+    manifest: dict[str, Any]
+    created: datetime
+
+
+# --- Small helpers ------------------------------------------------------------------
+
+
+def _iso(value: datetime | None) -> str | None:
+    return records.iso(value) if value is not None else None
+
+
+def _upto(value: datetime | None, as_of: datetime) -> datetime | None:
+    """``value`` if it happened by ``as_of``, else None (not yet, at ``as_of``)."""
+    return value if value is not None and value <= as_of else None
+
+
+def _shown(value: Any) -> Any:
+    """``value`` for the HTML: every ISO time of a source as "YYYY-MM-DD HH:MM:SS"
+    (the sources keep the microseconds)."""
+    if isinstance(value, str):
+        match = ISO_TIME.match(value)
+        return f"{match[1]} {match[2]}" if match else value
+    if isinstance(value, dict):
+        return {key: _shown(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shown(item) for item in value]
+    return value
+
+
+def _json_source(name: str, data: Any) -> Source:
+    return Source(name, JSON, orjson.dumps(data, option=orjson.OPT_SORT_KEYS))
+
+
+def _csv_source(
+    name: str, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]
+) -> Source:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: "" if row[key] is None else row[key] for key in columns})
+    return Source(name, CSV, buffer.getvalue().encode("utf-8"))
+
+
+def _as_of_row(history: Any, as_of: datetime, **filters: Any) -> Any:
+    """The last historical record saved at or before ``as_of`` (None if none)."""
+    return (
+        history.filter(history_date__lte=as_of, **filters)
+        .order_by("-history_date", "-history_id")
+        .first()
+    )
+
+
+def _events(object_type: str, ids: Sequence[int], as_of: datetime) -> dict[str, Any]:
+    """Audit events of the objects ``ids`` up to ``as_of``, by object id, in order."""
+    found: dict[str, list[dict[str, Any]]] = {str(pk): [] for pk in ids}
+    rows = AuditEvent.objects.filter(
+        object_type=object_type,
+        object_id__in=list(found),
+        occurred_at__lte=as_of,
+    ).order_by("occurred_at", "id")
+    for event in rows:
+        found[event.object_id].append(
+            {
+                "id": event.pk,
+                "occurred_at": _iso(event.occurred_at),
+                "event_type": event.event_type,
+                "actor": event.actor_display,
+                "payload": event.payload,
+            }
+        )
+    return found
+
+
+def _meaning_label(meaning: str) -> str:
+    if meaning in SignatureMeaning.values:
+        return str(SignatureMeaning(meaning).label)
+    return meaning
+
+
+# --- Version and papers -------------------------------------------------------------
+
+
+def _version_data(version: ModelVersion, as_of: datetime) -> dict[str, Any]:
+    model = version.model
+    model_then = _as_of_row(Model.history, as_of, id=model.pk) or model
+    version_then = _as_of_row(ModelVersion.history, as_of, id=version.pk) or version
+    owner = model_then.owner
+    return {
+        "model": {
+            "slug": model.slug,
+            "name": model_then.name,
+            "risk_tier": model_then.risk_tier,
+            "owner": owner.get_username() if owner is not None else None,
+            "business_unit": model_then.business_unit,
+            "purpose": model_then.purpose,
+            "status": model_then.status,
+        },
+        "version": version.version,
+        "status": version_then.status,
+        "description": version.description,
+        "content": version.content(),
+        "content_digest": version.content_digest,
+        "artifact_sha256": version.artifact_sha256,
+        "created_at": _iso(version.created_at),
+        "submitted_at": _iso(_upto(version.submitted_at, as_of)),
+    }
+
+
+def _labelled_sections(
+    definitions: Mapping[tuple[str, int], DocumentTemplate], paper: trail.PaperView
+) -> list[dict[str, Any]]:
+    """The paper's content in its template's order, with section titles and field
+    labels; keys the template does not know are listed after, as stored."""
+    template = definitions.get((paper.template_key, paper.template_version))
+    content = dict(paper.content)
+    sections = []
+    for section in template.sections if template is not None else []:
+        values = content.pop(section["key"], None) or {}
+        fields = [
+            {"label": f.get("label", f["key"]), "value": values.pop(f["key"], None)}
+            for f in section.get("fields", [])
+        ]
+        fields += [{"label": key, "value": value} for key, value in values.items()]
+        sections.append(
+            {"title": section.get("title", section["key"]), "fields": fields}
+        )
+    for key, values in sorted(content.items()):
+        items = values.items() if isinstance(values, dict) else [("value", values)]
+        sections.append(
+            {
+                "title": key,
+                "fields": [{"label": k, "value": v} for k, v in items],
+            }
+        )
+    return sections
+
+
+def _paper_data(paper: trail.PaperView) -> dict[str, Any]:
+    return {
+        "title": paper.title,
+        "template": {"key": paper.template_key, "version": paper.template_version},
+        "saved_at": _iso(paper.saved_at),
+        "saved_by": paper.saved_by,
+        "content": paper.content,
+        "content_sha256": paper.content_sha256,
+    }
+
+
+def _text(value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, list):
+        return ", ".join(_text(v) for v in value) or "—"
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _paper_view(
+    definitions: Mapping[tuple[str, int], DocumentTemplate], paper: trail.PaperView
+) -> dict[str, Any]:
+    return {
+        **_paper_data(paper),
+        "sections": [
+            {
+                "title": section["title"],
+                "fields": [
+                    {"label": f["label"], "value": _text(f["value"])}
+                    for f in section["fields"]
+                ],
+            }
+            for section in _labelled_sections(definitions, paper)
+        ],
+    }
+
+
+# --- Requests, findings, signatures -------------------------------------------------
+
+
+def _request_state(history: Sequence[Mapping[str, Any]]) -> str:
+    """The state at ``as_of``: the one its last audit event recorded."""
+    for event in reversed(history):
+        state = (event.get("payload") or {}).get("state")
+        if isinstance(state, str):
+            return state
+    return str(RequestState.DRAFT)
+
+
+def _request_data(
+    request: ReleaseRequest, history: list[dict[str, Any]], as_of: datetime
+) -> dict[str, Any]:
+    validated = _upto(request.validated_at, as_of)
+    approved = _upto(request.approved_at, as_of)
+    revoked = _upto(request.revoked_at, as_of)
+    review = _upto(request.under_review_at, as_of)
+    return {
+        "id": request.pk,
+        "label": f"RR-{request.pk}",
+        "environments": list(request.environments or []),
+        "state": _request_state(history),
+        "justification": request.justification,
+        "requested_by": request.requested_by.get_username(),
+        "created_at": _iso(request.created_at),
+        "submitted_at": _iso(_upto(request.submitted_at, as_of)),
+        "validator": (
+            request.validator.get_username()
+            if request.validator is not None and validated is not None
+            else None
+        ),
+        "validation_outcome": request.validation_outcome if validated else "",
+        "conditions": request.conditions if validated else "",
+        "validated_at": _iso(validated),
+        "decided_at": _iso(_upto(request.decided_at, as_of)),
+        "approved_at": _iso(approved),
+        "expires_at": _iso(request.expires_at if approved else None),
+        "approved_artifact_sha256": (
+            request.approved_artifact_sha256 if approved else ""
+        ),
+        "approved_content_digest": request.approved_content_digest if approved else "",
+        "revoked_at": _iso(revoked),
+        "revocation_reason": request.revocation_reason if revoked else "",
+        "under_review_at": _iso(review),
+        "review_reason": request.review_reason if review else "",
+        "history": history,
+    }
+
+
+def _finding_status(history: Sequence[Mapping[str, Any]]) -> str:
+    types = {event["event_type"] for event in history}
+    if "governance.finding.closed" in types:
+        return "closed"
+    if "governance.finding.remediation_submitted" in types:
+        return "remediation_submitted"
+    return "open"
+
+
+def _finding_data(
+    finding: Finding, history: list[dict[str, Any]], as_of: datetime
+) -> dict[str, Any]:
+    closed = _upto(finding.closed_at, as_of)
+    status = _finding_status(history)
+    return {
+        "id": finding.pk,
+        "label": f"F-{finding.pk}",
+        "request": finding.request_id,
+        "severity": finding.severity,
+        "title": finding.title,
+        "description": finding.description,
+        "sr_section": finding.sr_section,
+        "owner": finding.owner.get_username() if finding.owner is not None else None,
+        "due_date": finding.due_date.isoformat() if finding.due_date else None,
+        "status": status,
+        "raised_by": (
+            finding.raised_by.get_username()
+            if finding.raised_by is not None
+            else "monitoring"
+        ),
+        "raised_at": _iso(finding.raised_at),
+        "remediation": finding.remediation if status != "open" else "",
+        "closure_evidence": finding.closure_evidence if closed else "",
+        "closed_at": _iso(closed),
+        "history": history,
+    }
+
+
+def _signature_data(signature: Signature) -> dict[str, Any]:
+    return {
+        "id": signature.pk,
+        "request": signature.request_id,
+        "printed_name": signature.printed_name,
+        "meaning": signature.meaning,
+        "meaning_label": _meaning_label(signature.meaning),
+        "signed_at": _iso(signature.signed_at),
+        "artifact_sha256": signature.artifact_sha256,
+        "content_digest": signature.content_digest,
+        "environments": list(signature.environments or []),
+        "comment": signature.comment,
+        "binding_sha256": signature.binding_sha256,
+    }
+
+
+def _in_force(requests: Sequence[Mapping[str, Any]], as_of: datetime) -> list[str]:
+    """Labels of the approvals in force at ``as_of`` (approved, not expired)."""
+    moment = records.iso(as_of)
+    return [
+        r["label"]
+        for r in requests
+        if r["state"] == RequestState.APPROVED
+        and (r["expires_at"] is None or r["expires_at"] > moment)
+    ]
+
+
+# --- Gate, deployments --------------------------------------------------------------
+
+
+def _gate_rows(version: ModelVersion, as_of: datetime) -> list[dict[str, Any]]:
+    decisions = (
+        GateDecision.objects.filter(
+            Q(model_slug=version.model.slug, version=version.version)
+            | Q(artifact_sha256=version.artifact_sha256),
+            decided_at__lte=as_of,
+        )
+        .order_by("decided_at", "id")
+        .distinct()
+    )
+    return [
+        {
+            "decision_id": str(d.decision_id),
+            "decided_at": _iso(d.decided_at),
+            "environment": d.environment,
+            "allowed": "allowed" if d.allowed else "denied",
+            "reason": d.reason,
+            "source": d.source,
+            "caller": d.caller_display,
+            "artifact_sha256": d.artifact_sha256,
+            "approval": f"RR-{d.approval_id}" if d.approval_id else "",
+            "correlation_id": d.correlation_id,
+        }
+        for d in decisions
+    ]
+
+
+def _deployment_rows(version: ModelVersion, as_of: datetime) -> list[dict[str, Any]]:
+    deployments = (
+        Deployment.objects.filter(model_version=version, reported_at__lte=as_of)
+        .select_related("reported_by", "gate_decision")
+        .order_by("deployed_at", "id")
+    )
+    return [
+        {
+            "id": d.pk,
+            "environment": d.environment,
+            "action": d.action,
+            "deployed_at": _iso(d.deployed_at),
+            "reported_at": _iso(d.reported_at),
+            "reported_by": d.reported_by.get_username(),
+            "approval": f"RR-{d.approval_id}" if d.approval_id else "",
+            "gate_decision": (
+                str(d.gate_decision.decision_id) if d.gate_decision is not None else ""
+            ),
+            "target": d.target,
+            "external_id": d.external_id,
+        }
+        for d in deployments
+    ]
+
+
+# --- Monitoring ---------------------------------------------------------------------
+
+
+def _reports(
+    version: ModelVersion, start: datetime, end: datetime, as_of: datetime
+) -> list[MonitoringReport]:
+    return list(
+        MonitoringReport.objects.filter(
+            model_version=version,
+            status=ReportStatus.DONE,
+            window_start__gte=start,
+            window_end__lte=end,
+            finished_at__lte=as_of,
+        ).order_by("window_start", "kind", "id")
+    )
+
+
+def _report_data(report: MonitoringReport) -> dict[str, Any]:
+    return {
+        "id": report.pk,
+        "kind": report.kind,
+        "environment": report.environment,
+        "window_start": _iso(report.window_start),
+        "window_end": _iso(report.window_end),
+        "trigger": report.trigger,
+        "config": report.config,
+        "metrics": report.metrics,
+        "breaches": report.breaches,
+        "predictions": report.predictions,
+        "as_of_seq": report.as_of_seq,
+        "finished_at": _iso(report.finished_at),
+    }
+
+
+def _figures(report: MonitoringReport) -> list[dict[str, Any]]:
+    """The report's charts as the report page draws them (vector SVG)."""
+    data = web_views.KIND_CONTEXT[ReportKind(report.kind)](report)
+    if report.kind == ReportKind.FAIRNESS:
+        figures = []
+        for figure in data["figures"]:
+            figures.append(
+                {"svg": figure["rate_chart"], "caption": figure["rate_caption"]}
+            )
+            figures.append(
+                {"svg": figure["air_chart"], "caption": figure["air_caption"]}
+            )
+        return figures
+    svg: SafeString = data["chart"]
+    return [{"svg": svg, "caption": ReportKind(report.kind).label}]
+
+
+def _report_view(report: MonitoringReport) -> dict[str, Any]:
+    return {
+        "id": report.pk,
+        "kind": ReportKind(report.kind).label,
+        "environment": report.environment,
+        "window_start": report.window_start,
+        "window_end": report.window_end,
+        "predictions": report.predictions,
+        "breaches": [web_views._breach_message(b) for b in report.breaches or []],
+        "figures": _figures(report),
+    }
+
+
+# --- Ledger integrity ---------------------------------------------------------------
+
+
+def _bounded_fsck(size: int) -> fsck.Report:
+    """fsck of the ledger's first ``size`` entries, with the checkpoints and stored
+    nodes they cover: the rows written later do not change the result."""
+    entries = (
+        (seq, bytes(leaf), bytes(leaf_hash))
+        for seq, leaf, leaf_hash in LedgerEntry.objects.filter(seq__lt=size)
+        .order_by("seq")
+        .values_list("seq", "leaf", "leaf_hash")
+        .iterator(chunk_size=fsck.CHUNK_ROWS)
+    )
+    checkpoints = (
+        fsck.CheckpointRow(row_size, bytes(root), note)
+        for row_size, root, note in LedgerCheckpoint.objects.filter(size__lte=size)
+        .order_by("size")
+        .values_list("size", "root", "note")
+        .iterator(chunk_size=fsck.CHUNK_ROWS)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(NODES_UP_TO_SQL, [size])
+        nodes = [fsck.NodeRow(level, index, bytes(h)) for level, index, h in cursor]
+    return fsck.check(
+        entries,
+        checkpoints,
+        witness.ledger_public_key(),
+        origin=ledger_services.ledger_origin(),
+        nodes=nodes,
+    )
+
+
+def _ledger_integrity(as_of: datetime) -> dict[str, Any]:
+    row = (
+        LedgerCheckpoint.objects.filter(created_at__lte=as_of).order_by("-size").first()
+    )
+    origin = ledger_services.ledger_origin()
+    if row is None:
+        return {"origin": origin, "checkpoint": None, "signature": None, "fsck": None}
+    public_key = witness.ledger_public_key()
+    try:
+        _, names = checkpoint.verify_note(row.note, {origin: public_key})
+        signature = {
+            "verified": True,
+            "key_names": names,
+            "key_id": checkpoint.key_id(origin, public_key).hex(),
+            "problem": None,
+        }
+    except checkpoint.CheckpointError as exc:
+        signature = {
+            "verified": False,
+            "key_names": [],
+            "key_id": checkpoint.key_id(origin, public_key).hex(),
+            "problem": str(exc),
+        }
+    report = _bounded_fsck(row.size)
+    return {
+        "origin": origin,
+        "checkpoint": {
+            "size": row.size,
+            "root": bytes(row.root).hex(),
+            "note": row.note,
+            "created_at": _iso(row.created_at),
+        },
+        "signature": signature,
+        "fsck": {**report.as_dict(), "up_to_size": row.size},
+    }
+
+
+# --- The pack -----------------------------------------------------------------------
+
+
+def _utc(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware")
+    return value.astimezone(UTC)
+
+
+def version_pack_content(
+    *,
+    version: ModelVersion,
+    period_start: datetime,
+    period_end: datetime,
+    as_of: datetime,
+) -> PackContent:
+    """The model-version evidence pack of ``version`` for monitoring reports whose
+    window lies in [``period_start``, ``period_end``], as the records stood at
+    ``as_of``.
+
+    Reads only; records nothing (the caller audits the export). Deterministic: rows
+    created after ``as_of`` are left out and ``created`` is ``as_of``, so the same
+    arguments give the same sources, manifest and HTML. Give an ``as_of`` a little
+    in the past: a transaction still open at ``as_of`` may commit rows stamped
+    before it. Raises ValueError for a naive datetime or a period that ends before
+    it starts.
+    """
+    period_start = _utc(period_start, "period_start")
+    period_end = _utc(period_end, "period_end")
+    as_of = _utc(as_of, "as_of")
+    if period_end < period_start:
+        raise ValueError("the period ends before it starts")
+    version = ModelVersion.objects.select_related("model__owner").get(pk=version.pk)
+
+    requests = list(
+        ReleaseRequest.objects.filter(model_version=version, created_at__lte=as_of)
+        .select_related("requested_by", "validator")
+        .order_by("created_at", "id")
+    )
+    request_events = _events(
+        "governance.releaserequest", [r.pk for r in requests], as_of
+    )
+    request_data = [
+        _request_data(r, request_events[str(r.pk)], as_of) for r in requests
+    ]
+    findings = list(
+        Finding.objects.filter(model_version=version, raised_at__lte=as_of)
+        .select_related("owner", "raised_by")
+        .order_by("raised_at", "id")
+    )
+    finding_events = _events("governance.finding", [f.pk for f in findings], as_of)
+    finding_data = [
+        _finding_data(f, finding_events[str(f.pk)], as_of) for f in findings
+    ]
+    signatures = [
+        _signature_data(s)
+        for s in Signature.objects.filter(
+            model_version=version, signed_at__lte=as_of
+        ).order_by("signed_at", "id")
+    ]
+    approved_times = [
+        r.approved_at
+        for r in requests
+        if r.approved_at is not None and r.approved_at <= as_of
+    ]
+    # "As approved": the papers as saved last before the latest approval by as_of.
+    papers_at = max(approved_times) if approved_times else as_of
+    # The trail's selector of "papers as they were at a time", shared on purpose.
+    papers = trail._papers_as_of(version, papers_at)
+    cards = [p for p in papers if p.kind == "card"]
+    documents = [p for p in papers if p.kind == "document"]
+    gate_rows = _gate_rows(version, as_of)
+    deployment_rows = _deployment_rows(version, as_of)
+    reports = _reports(version, period_start, period_end, as_of)
+    integrity = _ledger_integrity(as_of)
+    in_force = _in_force(request_data, as_of)
+    version_data = _version_data(version, as_of)
+    papers_basis = {
+        "at": _iso(papers_at),
+        "basis": "latest approval" if approved_times else "as_of (no approval)",
+    }
+
+    sources = [
+        _json_source("version.json", {**version_data, "approvals_in_force": in_force}),
+        _json_source(
+            "model_card.json",
+            {**papers_basis, "card": _paper_data(cards[0]) if cards else None},
+        ),
+        _json_source(
+            "documents.json",
+            {**papers_basis, "documents": [_paper_data(p) for p in documents]},
+        ),
+        _json_source(
+            "validation.json", {"requests": request_data, "findings": finding_data}
+        ),
+        _json_source(
+            "approvals.json",
+            {
+                "approvals_in_force": in_force,
+                "requests": [
+                    {
+                        key: r[key]
+                        for key in (
+                            "id",
+                            "label",
+                            "state",
+                            "environments",
+                            "approved_at",
+                            "expires_at",
+                            "approved_artifact_sha256",
+                            "approved_content_digest",
+                            "revoked_at",
+                        )
+                    }
+                    for r in request_data
+                ],
+                "signatures": signatures,
+            },
+        ),
+        _csv_source("gate_decisions.csv", GATE_COLUMNS, gate_rows),
+        _csv_source("deployments.csv", DEPLOYMENT_COLUMNS, deployment_rows),
+        _json_source(
+            "monitoring_reports.json",
+            {
+                "period": {"start": _iso(period_start), "end": _iso(period_end)},
+                "reports": [_report_data(r) for r in reports],
+            },
+        ),
+        _json_source("ledger_integrity.json", integrity),
+    ]
+    checkpoint_row = integrity["checkpoint"]
+    ledger_size = checkpoint_row["size"] if checkpoint_row else 0
+    period = f"{_iso(period_start)}/{_iso(period_end)}"
+    manifest = manifest_of(
+        sources,
+        pack={
+            "kind": KIND,
+            "model": version.model.slug,
+            "version": version.version,
+            "period": period,
+            "built_from": {"ledger_size": ledger_size, "as_of": _iso(as_of)},
+        },
+    )
+    context = render.pack_context(
+        manifest=manifest, title=TITLE, created=as_of, toc=TOC
+    )
+    # The cover prints these two as text; the manifest keeps them structured.
+    context["pack"] = {
+        **context["pack"],
+        "period": f"{period_start:%Y-%m-%d %H:%M} to {period_end:%Y-%m-%d %H:%M} UTC",
+        "built_from": f"ledger checkpoint {ledger_size}",
+    }
+    definitions = {
+        (t.key, t.version): t
+        for t in DocumentTemplate.objects.filter(
+            key__in={p.template_key for p in papers}
+        )
+    }
+    context.update(
+        {
+            "none": NONE,
+            "version": _shown(version_data),
+            "approvals_in_force": in_force,
+            "as_of": as_of,
+            "period_start": period_start,
+            "period_end": period_end,
+            "papers_at": papers_at,
+            "papers_basis": papers_basis["basis"],
+            "card": _shown(_paper_view(definitions, cards[0]) if cards else None),
+            "documents": _shown([_paper_view(definitions, p) for p in documents]),
+            "requests": _shown(request_data),
+            "findings": _shown(finding_data),
+            "signatures": _shown(signatures),
+            "gate_rows": _shown(gate_rows),
+            "deployment_rows": _shown(deployment_rows),
+            "reports": [_report_view(r) for r in reports],
+            "integrity": _shown(integrity),
+        }
+    )
+    # The template prints times as UTC, whatever the active time zone.
+    with timezone.override(UTC):
+        html = render_to_string(TEMPLATE, context)
+    return PackContent(
+        kind=KIND,
+        title=TITLE,
+        html=html,
+        sources=sources,
+        manifest=manifest,
+        created=as_of,
+    )
