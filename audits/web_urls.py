@@ -26,6 +26,7 @@ urlpatterns = [
         evidence_views.version_packs,
         name="version_packs",
     ),
+    path("models/<slug:slug>/packs", evidence_views.model_packs, name="model_packs"),
     path("packs/<int:pk>", evidence_views.pack, name="pack"),
     path("packs/<int:pk>/pack.pdf", evidence_views.pack_pdf, name="pack_pdf"),
     path("packs/<int:pk>/pack.zip", evidence_views.pack_zip, name="pack_zip"),

@@ -1,5 +1,6 @@
-"""Auditor pages, under /audits/: the search box, the trail of a prediction, and
-the ledger's public key for offline verification.
+"""Auditor pages, under /audits/: the search (by prediction id, or by version
+and time range with an optional trace id), the trail of a prediction, and the
+ledger's public key for offline verification.
 
 The trail selector checks the permission (403) and answers 404 for an id that is
 not a recorded prediction; every trail page shown is recorded as an audit event.
@@ -8,13 +9,16 @@ not a recorded prediction; every trail page shown is recorded as an audit event.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, timedelta
 from typing import Any
 
+from django import forms
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
+from audits import selectors
 from audits import trail as trail_selectors
 from audits.ledger import services as ledger_services
 from audits.ledger.models import LedgerCheckpoint
@@ -22,9 +26,11 @@ from audits.models import AuditEvent
 from governance import attestations
 from governance.exceptions import Conflict
 from governance.views import page
+from registry.models import ModelVersion
 
 RECENT_VIEWS = 10
 EXAMPLE_ID = "0193a0e2-7c1a-7cc3-9f7e-1d2c3b4a5f60"
+SEARCH_MAX_RANGE = timedelta(days=31)
 
 
 def _require_trail_permission(user: Any) -> None:
@@ -37,6 +43,67 @@ def _public_key_pem() -> str | None:
         return attestations.public_key_pem(ledger_services.ledger_signing_key())
     except Conflict:
         return None
+
+
+class PredictionSearchForm(forms.Form):
+    label_suffix = ""
+
+    version = forms.ModelChoiceField(
+        queryset=ModelVersion.objects.none(), label="Model version"
+    )
+    start = forms.DateTimeField(
+        label="Predicted from (UTC)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    end = forms.DateTimeField(
+        label="Predicted before (UTC)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    trace_id = forms.CharField(
+        label="Trace id",
+        required=False,
+        max_length=200,
+        help_text="Optional: only the predictions with this trace id.",
+    )
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field: Any = self.fields["version"]
+        field.queryset = selectors.prediction_versions_for_user(user=user)
+        field.label_from_instance = lambda v: f"{v.model.name} {v.version}"
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        # The inputs carry no zone: they are read as UTC, as the page says.
+        for name in ("start", "end"):
+            if data.get(name) is not None:
+                data[name] = data[name].replace(tzinfo=UTC)
+        start, end = data.get("start"), data.get("end")
+        if start is not None and end is not None:
+            if end <= start:
+                self.add_error("end", "The range must end after it starts.")
+            elif end - start > SEARCH_MAX_RANGE:
+                self.add_error("end", "Search at most 31 days at a time.")
+        return data
+
+
+def _search(request: HttpRequest) -> tuple[PredictionSearchForm, Any, int]:
+    """The range search of the page: its form, its result (or None) and status."""
+    searching = "version" in request.GET
+    form = PredictionSearchForm(request.GET if searching else None, user=request.user)
+    if not searching:
+        return form, None, 200
+    if not form.is_valid():
+        return form, None, 400
+    data = form.cleaned_data
+    found = selectors.prediction_list_for_user(
+        user=request.user,
+        version=data["version"],
+        start=data["start"],
+        end=data["end"],
+        trace_id=data["trace_id"].strip() or None,
+    )
+    return form, found, 200
 
 
 def _parse_id(raw: str) -> uuid.UUID | None:
@@ -67,6 +134,8 @@ def home(request: HttpRequest) -> HttpResponse:
         else:
             error = f"No prediction with id {prediction_id} is recorded in the ledger."
             status = 404
+    search_form, search, search_status = _search(request)
+    status = max(status, search_status)
     recent = AuditEvent.objects.filter(
         actor_id=request.user.pk, event_type=trail_selectors.TRAIL_VIEWED
     ).order_by("-occurred_at", "-id")[: RECENT_VIEWS * 4]
@@ -86,6 +155,9 @@ def home(request: HttpRequest) -> HttpResponse:
             "origin": ledger_services.ledger_origin(),
             "public_key_pem": _public_key_pem(),
             "recent": list(seen.items()),
+            "search_form": search_form,
+            "search": search,
+            "search_limit": selectors.SEARCH_LIMIT,
         },
         status=status,
     )

@@ -6,6 +6,10 @@ approved, the validation with its findings and their history, the approval chain
 with each e-signature, the gate decisions and deployments, the monitoring reports of
 a period with their charts, and a statement of the ledger's integrity), as JSON and
 CSV sources, and renders the pack's HTML from ``audits/evidence/version_pack.html``.
+:func:`period_pack_content` does the same for one model over a period (e.g. a
+quarter): the predictions volume per version and day, the monitoring reports and
+alerts, the approvals decided and the deployments made in the period
+(``audits/evidence/period_pack.html``).
 
 Everything is bounded by ``as_of``: a row created after it is left out, and mutable
 rows (requests, findings, the version and the model) are shown as they stood at
@@ -19,14 +23,16 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from django.db import connection
-from django.db.models import Q
+from django.db import connection, transaction
+from django.db.models import Q, Sum
+from django.db.models.functions import TruncDate
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.safestring import SafeString
@@ -36,10 +42,16 @@ from audits.evidence import render
 from audits.evidence.manifest import Source, manifest_of
 from audits.ledger import checkpoint, fsck, records, witness
 from audits.ledger import services as ledger_services
-from audits.ledger.models import LedgerCheckpoint, LedgerEntry
+from audits.ledger.models import Alert, LedgerCheckpoint, LedgerEntry
 from audits.models import AuditEvent
-from audits.monitoring import web_views
-from audits.monitoring.models import MonitoringReport, ReportKind, ReportStatus
+from audits.monitoring import rollup, web_views
+from audits.monitoring.models import (
+    DecisionCell,
+    MonitoringReport,
+    ReportKind,
+    ReportStatus,
+    RollupMark,
+)
 from governance.choices import RequestState, SignatureMeaning
 from governance.models import (
     Deployment,
@@ -191,21 +203,24 @@ def _meaning_label(meaning: str) -> str:
 # --- Version and papers -------------------------------------------------------------
 
 
-def _version_data(version: ModelVersion, as_of: datetime) -> dict[str, Any]:
-    model = version.model
+def _model_data(model: Model, as_of: datetime) -> dict[str, Any]:
     model_then = _as_of_row(Model.history, as_of, id=model.pk) or model
-    version_then = _as_of_row(ModelVersion.history, as_of, id=version.pk) or version
     owner = model_then.owner
     return {
-        "model": {
-            "slug": model.slug,
-            "name": model_then.name,
-            "risk_tier": model_then.risk_tier,
-            "owner": owner.get_username() if owner is not None else None,
-            "business_unit": model_then.business_unit,
-            "purpose": model_then.purpose,
-            "status": model_then.status,
-        },
+        "slug": model.slug,
+        "name": model_then.name,
+        "risk_tier": model_then.risk_tier,
+        "owner": owner.get_username() if owner is not None else None,
+        "business_unit": model_then.business_unit,
+        "purpose": model_then.purpose,
+        "status": model_then.status,
+    }
+
+
+def _version_data(version: ModelVersion, as_of: datetime) -> dict[str, Any]:
+    version_then = _as_of_row(ModelVersion.history, as_of, id=version.pk) or version
+    return {
+        "model": _model_data(version.model, as_of),
         "version": version.version,
         "status": version_then.status,
         "description": version.description,
@@ -439,23 +454,24 @@ def _deployment_rows(version: ModelVersion, as_of: datetime) -> list[dict[str, A
         .select_related("reported_by", "gate_decision")
         .order_by("deployed_at", "id")
     )
-    return [
-        {
-            "id": d.pk,
-            "environment": d.environment,
-            "action": d.action,
-            "deployed_at": _iso(d.deployed_at),
-            "reported_at": _iso(d.reported_at),
-            "reported_by": d.reported_by.get_username(),
-            "approval": f"RR-{d.approval_id}" if d.approval_id else "",
-            "gate_decision": (
-                str(d.gate_decision.decision_id) if d.gate_decision is not None else ""
-            ),
-            "target": d.target,
-            "external_id": d.external_id,
-        }
-        for d in deployments
-    ]
+    return [_deployment_row(d) for d in deployments]
+
+
+def _deployment_row(d: Deployment) -> dict[str, Any]:
+    return {
+        "id": d.pk,
+        "environment": d.environment,
+        "action": d.action,
+        "deployed_at": _iso(d.deployed_at),
+        "reported_at": _iso(d.reported_at),
+        "reported_by": d.reported_by.get_username(),
+        "approval": f"RR-{d.approval_id}" if d.approval_id else "",
+        "gate_decision": (
+            str(d.gate_decision.decision_id) if d.gate_decision is not None else ""
+        ),
+        "target": d.target,
+        "external_id": d.external_id,
+    }
 
 
 # --- Monitoring ---------------------------------------------------------------------
@@ -776,6 +792,303 @@ def version_pack_content(
     return PackContent(
         kind=KIND,
         title=TITLE,
+        html=html,
+        sources=sources,
+        manifest=manifest,
+        created=as_of,
+    )
+
+
+# --- The period pack ----------------------------------------------------------------
+
+PERIOD_KIND = "period"
+PERIOD_TITLE = "Period evidence pack"
+PERIOD_TEMPLATE = "audits/evidence/period_pack.html"
+PERIOD_TOC = (
+    ("summary", "Summary"),
+    ("volume", "Predictions volume"),
+    ("monitoring", "Monitoring"),
+    ("alerts", "Alerts"),
+    ("approvals", "Approvals and e-signatures"),
+    ("deployments", "Deployments"),
+    ("ledger", "Ledger integrity statement"),
+)
+VOLUME_COLUMNS = ("day", "version", "environment", "predictions")
+PERIOD_DEPLOYMENT_COLUMNS = ("version", *DEPLOYMENT_COLUMNS)
+SHADOW_ALERT = "shadow_model"
+VolumeKey = tuple[str, int, str]  # (day, version id, environment)
+
+
+def _hour_start(hour: str) -> datetime:
+    # rollup hours are "YYYY-MM-DDTHH" (audits.monitoring.rollup._hour), UTC.
+    return datetime.strptime(hour, "%Y-%m-%dT%H").replace(tzinfo=UTC)
+
+
+def _tail_volume(
+    version_ids: set[int], start: int, end: int, period: tuple[datetime, datetime]
+) -> Counter[VolumeKey]:
+    """Predictions of ``version_ids`` among the ledger entries ``[start, end)``,
+    counted exactly as the rollups count them, by day, version and environment."""
+    found: Counter[VolumeKey] = Counter()
+    if end <= start:
+        return found
+    cells = rollup.count_entries(rollup._entries(start, end))
+    for (version_id, environment, hour, _, _), n in cells.decisions.items():
+        moment = _hour_start(hour)
+        if version_id in version_ids and period[0] <= moment < period[1]:
+            found[(hour[:10], version_id, environment)] += n
+    return found
+
+
+def _volume(
+    version_ids: set[int],
+    period: tuple[datetime, datetime],
+    ledger_size: int,
+) -> Counter[VolumeKey]:
+    """Predictions per day, version and environment among the first
+    ``ledger_size`` ledger entries (those of the checkpoint at ``as_of``), with
+    their hour of prediction in ``period`` (the rollups' hourly grain).
+
+    The hourly rollups give the bulk; they have counted the entries before their
+    mark, so the entries between the mark and ``ledger_size`` are counted from the
+    ledger (added when the rollups lag, taken away when they are ahead). The mark
+    is locked while the cells are read: the counts and the mark stay consistent,
+    and the result is the same whenever it is built. Without rollups, this counts
+    the ledger itself.
+    """
+    found: Counter[VolumeKey] = Counter()
+    with transaction.atomic():
+        mark = RollupMark.objects.select_for_update().filter(id=1).first()
+        mark_seq = mark.seq if mark is not None else 0
+        if mark_seq:
+            rows = (
+                DecisionCell.objects.filter(
+                    model_version_id__in=version_ids,
+                    hour__gte=period[0],
+                    hour__lt=period[1],
+                )
+                .annotate(day=TruncDate("hour", tzinfo=UTC))
+                .values_list("day", "model_version_id", "environment")
+                .annotate(total=Sum("n"))
+            )
+            for day, version_id, environment, total in rows:
+                found[(day.isoformat(), version_id, environment)] += total
+    found.update(_tail_volume(version_ids, mark_seq, ledger_size, period))
+    found.subtract(_tail_volume(version_ids, ledger_size, mark_seq, period))
+    return +found  # drops the keys that came to zero
+
+
+def _alert_data(
+    alert: Alert, history: list[dict[str, Any]], as_of: datetime
+) -> dict[str, Any]:
+    """The alert as at ``as_of``; its counter and last sighting only when they
+    have not moved since (they are updated in place)."""
+    settled = alert.last_seen_at <= as_of
+    closed = _upto(alert.closed_at, as_of)
+    return {
+        "id": alert.pk,
+        "kind": alert.kind,
+        "severity": alert.severity,
+        "environment": alert.environment,
+        "version": alert.model_version.version if alert.model_version else None,
+        "message": alert.message,
+        "details": alert.details,
+        "first_seen_at": _iso(alert.first_seen_at),
+        "last_seen_at": _iso(alert.last_seen_at) if settled else None,
+        "occurrences": alert.occurrences if settled else None,
+        "open": closed is None,
+        "closed_at": _iso(closed),
+        "history": history,
+    }
+
+
+def _period_requests(
+    version_ids: set[int], start: datetime, end: datetime, as_of: datetime
+) -> list[ReleaseRequest]:
+    """Release requests decided (approved or rejected) or revoked in the period,
+    by ``as_of``."""
+    bound = min(end, as_of)
+    return list(
+        ReleaseRequest.objects.filter(
+            Q(decided_at__gte=start, decided_at__lt=end, decided_at__lte=bound)
+            | Q(revoked_at__gte=start, revoked_at__lt=end, revoked_at__lte=bound),
+            model_version_id__in=version_ids,
+            created_at__lte=as_of,
+        )
+        .select_related("requested_by", "validator", "model_version")
+        .order_by("decided_at", "id")
+    )
+
+
+def period_pack_content(
+    *,
+    model: Model,
+    period_start: datetime,
+    period_end: datetime,
+    as_of: datetime,
+) -> PackContent:
+    """The period evidence pack of ``model`` over [``period_start``,
+    ``period_end``), as the records stood at ``as_of``: the predictions volume per
+    version and day, the monitoring reports and alerts, the approvals decided and
+    the deployments made in the period, and the ledger's integrity.
+
+    Reads only; records nothing (the caller audits the export). Deterministic like
+    :func:`version_pack_content`: rows created after ``as_of`` are left out, the
+    volume counts the entries of the ledger checkpoint at ``as_of``, and
+    ``created`` is ``as_of``. Raises ValueError for a naive datetime or a period
+    that ends before it starts.
+    """
+    period_start = _utc(period_start, "period_start")
+    period_end = _utc(period_end, "period_end")
+    as_of = _utc(as_of, "as_of")
+    if period_end < period_start:
+        raise ValueError("the period ends before it starts")
+    model = Model.objects.select_related("owner").get(pk=model.pk)
+    versions = {
+        v.pk: v for v in ModelVersion.objects.filter(model=model, created_at__lte=as_of)
+    }
+    version_ids = set(versions)
+    period = (period_start, period_end)
+    integrity = _ledger_integrity(as_of)
+    checkpoint_row = integrity["checkpoint"]
+    ledger_size = checkpoint_row["size"] if checkpoint_row else 0
+
+    volume = _volume(version_ids, period, ledger_size)
+    volume_rows: list[dict[str, Any]] = sorted(
+        (
+            {
+                "day": day,
+                "version": versions[version_id].version,
+                "environment": environment,
+                "predictions": n,
+            }
+            for (day, version_id, environment), n in volume.items()
+        ),
+        key=lambda r: (r["day"], r["version"], r["environment"]),
+    )
+    reports = [
+        report
+        for version in sorted(versions.values(), key=lambda v: (v.created_at, v.pk))
+        for report in _reports(version, period_start, period_end, as_of)
+    ]
+    reports.sort(key=lambda r: (r.window_start, r.kind, r.pk))
+    alerts = list(
+        Alert.objects.filter(
+            model=model,
+            first_seen_at__gte=period_start,
+            first_seen_at__lt=period_end,
+            first_seen_at__lte=as_of,
+        )
+        .select_related("model_version")
+        .order_by("first_seen_at", "id")
+    )
+    alert_events = _events("audits.alert", [a.pk for a in alerts], as_of)
+    alert_data = [_alert_data(a, alert_events[str(a.pk)], as_of) for a in alerts]
+    requests = _period_requests(version_ids, period_start, period_end, as_of)
+    request_events = _events(
+        "governance.releaserequest", [r.pk for r in requests], as_of
+    )
+    request_data = [
+        {
+            **_request_data(r, request_events[str(r.pk)], as_of),
+            "version": r.model_version.version,
+        }
+        for r in requests
+    ]
+    signatures = [
+        _signature_data(s)
+        for s in Signature.objects.filter(
+            request__in=requests, signed_at__lte=as_of
+        ).order_by("signed_at", "id")
+    ]
+    deployment_rows = [
+        {"version": d.model_version.version, **_deployment_row(d)}
+        for d in Deployment.objects.filter(
+            model_version_id__in=version_ids,
+            deployed_at__gte=period_start,
+            deployed_at__lt=period_end,
+            reported_at__lte=as_of,
+        )
+        .select_related("model_version", "reported_by", "gate_decision")
+        .order_by("deployed_at", "id")
+    ]
+    model_data = _model_data(model, as_of)
+    total = sum(volume.values())
+    by_version: Counter[str] = Counter()
+    for row in volume_rows:
+        by_version[row["version"]] += row["predictions"]
+    shadow = [a for a in alert_data if a["kind"] == SHADOW_ALERT]
+    period_iso = {"start": _iso(period_start), "end": _iso(period_end)}
+
+    sources = [
+        _csv_source("volume.csv", VOLUME_COLUMNS, volume_rows),
+        _json_source(
+            "monitoring_reports.json",
+            {
+                "period": period_iso,
+                "reports": [
+                    {**_report_data(r), "version": versions[r.model_version_id].version}
+                    for r in reports
+                ],
+            },
+        ),
+        _json_source("alerts.json", {"period": period_iso, "alerts": alert_data}),
+        _json_source(
+            "approvals.json",
+            {"period": period_iso, "requests": request_data, "signatures": signatures},
+        ),
+        _csv_source("deployments.csv", PERIOD_DEPLOYMENT_COLUMNS, deployment_rows),
+        _json_source("ledger_integrity.json", integrity),
+    ]
+    manifest = manifest_of(
+        sources,
+        pack={
+            "kind": PERIOD_KIND,
+            "model": model.slug,
+            "period": f"{_iso(period_start)}/{_iso(period_end)}",
+            "built_from": {"ledger_size": ledger_size, "as_of": _iso(as_of)},
+        },
+    )
+    context = render.pack_context(
+        manifest=manifest, title=PERIOD_TITLE, created=as_of, toc=PERIOD_TOC
+    )
+    context["pack"] = {
+        **context["pack"],
+        "period": f"{period_start:%Y-%m-%d %H:%M} to {period_end:%Y-%m-%d %H:%M} UTC",
+        "built_from": f"ledger checkpoint {ledger_size}",
+    }
+    context.update(
+        {
+            "none": NONE,
+            "model": _shown(model_data),
+            "as_of": as_of,
+            "period_start": period_start,
+            "period_end": period_end,
+            "ledger_size": ledger_size,
+            "total": total,
+            "by_version": sorted(by_version.items()),
+            "volume_rows": volume_rows,
+            "reports": [
+                {
+                    **_report_view(r),
+                    "version": versions[r.model_version_id].version,
+                }
+                for r in reports
+            ],
+            "breached": sum(1 for r in reports if r.breaches),
+            "alerts": _shown(alert_data),
+            "shadow": _shown(shadow),
+            "requests": _shown(request_data),
+            "signatures": _shown(signatures),
+            "deployment_rows": _shown(deployment_rows),
+            "integrity": _shown(integrity),
+        }
+    )
+    with timezone.override(UTC):
+        html = render_to_string(PERIOD_TEMPLATE, context)
+    return PackContent(
+        kind=PERIOD_KIND,
+        title=PERIOD_TITLE,
         html=html,
         sources=sources,
         manifest=manifest,

@@ -1,7 +1,8 @@
 """Evidence packs: requesting one, and building it (the Celery task's service).
 
-A request fixes everything the pack is built from (the version, the period and
-``as_of``, the moment of the request) on a status row and queues the task after
+A request fixes everything the pack is built from (the version for a
+model-version pack, the model for a period pack; the period and ``as_of``, the
+moment of the request) on a status row and queues the task after
 commit. The build reads that row only, so building the same row again, or another
 row with the same version, period and ``as_of``, gives the same PDF, ZIP and
 signature bytes. The built files go to the default storage under
@@ -30,7 +31,7 @@ from audits.evidence import manifest as pack_manifest
 from audits.evidence import render, signing
 from audits.evidence.models import EvidencePack, PackKind, PackStatus
 from audits.ledger import services as ledger_services
-from registry.models import ModelVersion
+from registry.models import Model, ModelVersion
 
 if TYPE_CHECKING:
     from audits.evidence.collect import PackContent
@@ -70,11 +71,14 @@ def _period_errors(
 def evidence_pack_request(
     *,
     actor: Any,
-    version: ModelVersion,
+    version: ModelVersion | None = None,
+    model: Model | None = None,
     period_start: datetime,
     period_end: datetime,
 ) -> EvidencePack:
-    """Queue the evidence pack of ``version`` over ``[period_start, period_end)``.
+    """Queue an evidence pack over ``[period_start, period_end)``: the
+    model-version pack of ``version``, or the period pack of ``model`` (give
+    exactly one of them).
 
     ``as_of`` is the moment of the request, so the pack covers what was recorded
     by then and a rebuild gives the same bytes. Raises PermissionDenied without
@@ -83,12 +87,18 @@ def evidence_pack_request(
     """
     if not actor.has_perm(PERM_REQUEST):
         raise PermissionDenied("Only an auditor or a risk officer may request a pack.")
+    if (version is None) == (model is None):
+        raise ValueError("give either a version or a model")
+    if version is not None:
+        model = version.model
+    assert model is not None
     as_of = timezone.now().replace(microsecond=0)
     errors = _period_errors(period_start, period_end, as_of)
     if errors:
         raise ValidationError(errors)
     pack = EvidencePack(
-        kind=PackKind.MODEL_VERSION,
+        kind=PackKind.MODEL_VERSION if version is not None else PackKind.PERIOD,
+        model=model,
         model_version=version,
         period_start=period_start,
         period_end=period_end,
@@ -103,8 +113,8 @@ def evidence_pack_request(
         obj=pack,
         payload={
             "kind": pack.kind,
-            "model": version.model.slug,
-            "version": version.version,
+            "model": model.slug,
+            "version": version.version if version is not None else None,
             "period_start": period_start.isoformat(),
             "period_end": period_end.isoformat(),
             "as_of": as_of.isoformat(),
@@ -143,6 +153,15 @@ def _collect(pack: EvidencePack) -> PackContent:
     # start-up through audits.tasks.
     from audits.evidence import collect
 
+    if pack.kind == PackKind.PERIOD:
+        assert pack.model is not None
+        return collect.period_pack_content(
+            model=pack.model,
+            period_start=pack.period_start,
+            period_end=pack.period_end,
+            as_of=pack.as_of,
+        )
+    assert pack.model_version is not None
     return collect.version_pack_content(
         version=pack.model_version,
         period_start=pack.period_start,
@@ -193,14 +212,15 @@ def evidence_pack_build(*, pack_id: int) -> EvidencePack:
         pack.started_at = timezone.now()
         pack.save(update_fields=["status", "started_at"])
     try:
-        pack = EvidencePack.objects.select_related("model_version__model").get(
+        pack = EvidencePack.objects.select_related("model", "model_version__model").get(
             pk=pack_id
         )
         built = _build_files(pack)
         with transaction.atomic():
             pack = (
-                EvidencePack.objects.select_for_update()
-                .select_related("model_version__model")
+                # Both subjects are nullable (outer joins): lock the pack row only.
+                EvidencePack.objects.select_for_update(of=("self",))
+                .select_related("model", "model_version__model")
                 .get(pk=pack_id)
             )
             fields = ["pdf", "zip", "signature", "pdf_sha256", "zip_sha256"]
@@ -226,12 +246,17 @@ def evidence_pack_build(*, pack_id: int) -> EvidencePack:
     return pack
 
 
-def _built_payload(pack: EvidencePack, built: dict[str, Any]) -> dict[str, Any]:
+def _subject(pack: EvidencePack) -> dict[str, Any]:
     version = pack.model_version
+    if version is not None:
+        return {"model": version.model.slug, "version": version.version}
+    return {"model": pack.model.slug if pack.model else None, "version": None}
+
+
+def _built_payload(pack: EvidencePack, built: dict[str, Any]) -> dict[str, Any]:
     return {
         "kind": pack.kind,
-        "model": version.model.slug,
-        "version": version.version,
+        **_subject(pack),
         "period_start": pack.period_start.isoformat(),
         "period_end": pack.period_end.isoformat(),
         "as_of": pack.as_of.isoformat(),
@@ -266,7 +291,6 @@ def evidence_pack_download_record(
                 "file": file_kind,
                 "name": file_name(pack, file_kind).rsplit("/", 1)[-1],
                 "sha256": digest,
-                "model": pack.model_version.model.slug,
-                "version": pack.model_version.version,
+                **_subject(pack),
             },
         )

@@ -1,5 +1,6 @@
-"""Evidence pack pages, under /audits/: the packs, the packs of a version with the
-request form, one pack's status page and its downloads.
+"""Evidence pack pages, under /audits/: the packs, the packs of a version and of a
+model with their request forms (model-version and period packs), one pack's
+status page and its downloads.
 
 Auditors and risk officers see every pack and may request one; nothing else
 changes here. A pack the user may not see is a 404, like a missing one, and every
@@ -26,7 +27,8 @@ from audits.evidence import selectors, services
 from audits.evidence.models import EvidencePack, PackStatus
 from audits.monitoring import selectors as monitoring_selectors
 from governance.views import page
-from registry.models import ModelVersion
+from registry import selectors as registry_selectors
+from registry.models import Model, ModelVersion
 
 PACKS_SHOWN = 100
 VERSIONS_SHOWN = 200
@@ -53,6 +55,13 @@ def _version_get(user: Any, version_id: int) -> ModelVersion:
     if version is None:
         raise Http404
     return version
+
+
+def _model_get(user: Any, slug: str) -> Model:
+    found = registry_selectors.model_list_for_user(user=user).filter(slug=slug).first()
+    if found is None:
+        raise Http404
+    return found
 
 
 def _pack_get(user: Any, pk: int) -> EvidencePack:
@@ -126,6 +135,67 @@ def packs(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _request_from_form(
+    request: HttpRequest,
+    form: PackRequestForm | None,
+    *,
+    version: ModelVersion | None = None,
+    model: Model | None = None,
+) -> HttpResponse | int:
+    """Queue the pack the form asks for: a redirect to it, or the status of the
+    page that shows the form's errors."""
+    if form is None:
+        raise PermissionDenied("Your role may not request evidence packs.")
+    if not form.is_valid():
+        return 400
+    period_start, period_end = form.period()
+    try:
+        queued = services.evidence_pack_request(
+            actor=request.user,
+            version=version,
+            model=model,
+            period_start=period_start,
+            period_end=period_end,
+        )
+    except ValidationError as exc:
+        _errors_to_form(form, exc)
+        return 400
+    messages.success(
+        request,
+        f"Evidence pack {queued.pk} is queued; this page shows it when it is built.",
+    )
+    return redirect("audits:pack", pk=queued.pk)
+
+
+@page
+@require_http_methods(["GET", "POST"])
+def model_packs(request: HttpRequest, slug: str) -> HttpResponse:
+    user: Any = request.user
+    _require_view(user)
+    model = _model_get(user, slug)
+    can_request = user.has_perm(services.PERM_REQUEST)
+    form = PackRequestForm(request.POST or None) if can_request else None
+    status = 200
+    if request.method == "POST":
+        outcome = _request_from_form(request, form, model=model)
+        if isinstance(outcome, HttpResponse):
+            return outcome
+        status = outcome
+    found = selectors.evidence_pack_list_for_user(user=user, model=model)
+    return render(
+        request,
+        "audits/evidence/model_packs.html",
+        {
+            "model": model,
+            "form": form,
+            "packs": list(found[:PACKS_SHOWN]),
+            "total": found.count(),
+            "shown": PACKS_SHOWN,
+        },
+        status=status,
+    )
+
+
 @page
 @require_http_methods(["GET", "POST"])
 def version_packs(request: HttpRequest, version_id: int) -> HttpResponse:
@@ -185,7 +255,11 @@ def pack(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "pack": found,
             "version": found.model_version,
-            "model": found.model_version.model,
+            "model": (
+                found.model_version.model
+                if found.model_version is not None
+                else found.model
+            ),
             "names": {
                 kind: services.file_name(found, kind).rsplit("/", 1)[-1]
                 for kind in services.FILE_KINDS

@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from governance import gate, services
 from governance.bench import common
+from governance.bench import evidence as evidence_bench
 from governance.bench import ingest as ingest_bench
 from governance.bench import report as report_bench
 from governance.bench import trail as trail_bench
@@ -65,7 +66,7 @@ class _Rollback(Exception):
 
 class Command(BaseCommand):
     help = "Run a benchmark and print its result as JSON."
-    targets = ("gate", "ingest", "trail", "report")
+    targets = ("gate", "ingest", "trail", "report", "evidence")
     # Targets that commit, on a database of their own; the options passed on to the
     # child process that runs them there (--scratch, --database-url).
     ledger_targets = {
@@ -81,8 +82,14 @@ class Command(BaseCommand):
         ),
         "trail": ("rows", "samples", "load_batch", "loaders", "via_sequencer"),
         "report": ("rows", "baseline_rows", "load_batch", "loaders"),
+        "evidence": ("rows", "days", "pdf_samples", "load_batch", "loaders"),
     }
-    default_rows = {"ingest": 1_000_000, "trail": 10_000_000, "report": 10_000_000}
+    default_rows = {
+        "ingest": 1_000_000,
+        "trail": 10_000_000,
+        "report": 10_000_000,
+        "evidence": 5_000,
+    }
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("target", choices=self.targets, help="what to benchmark")
@@ -152,6 +159,19 @@ class Command(BaseCommand):
             "(default 1,000,000)",
         )
         parser.add_argument(
+            "--days",
+            type=int,
+            default=14,
+            help="evidence: days of predictions, one fairness and one drift report "
+            "each, all in the pack (default 14)",
+        )
+        parser.add_argument(
+            "--pdf-samples",
+            type=int,
+            default=5,
+            help="evidence: trail PDFs to time after one warm-up (default 5)",
+        )
+        parser.add_argument(
             "--via-sequencer",
             action=argparse.BooleanOptionalAction,
             default=False,
@@ -161,7 +181,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--scratch",
             action="store_true",
-            help="ingest, trail, report: create a database mg_bench_<pid>, run "
+            help="ingest, trail, report, evidence: create a database mg_bench_<pid>, run "
             "there, drop it",
         )
         parser.add_argument(
@@ -169,12 +189,12 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--database-url",
-            help="ingest, trail, report: run against this database (a child process)",
+            help="ingest, trail, report, evidence: run against this database (a child process)",
         )
         parser.add_argument(
             "--force",
             action="store_true",
-            help="ingest, trail, report: run even though the database holds real data",
+            help="ingest, trail, report, evidence: run even though the database holds real data",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -401,6 +421,37 @@ class Command(BaseCommand):
         return report_bench.run(
             rows=rows,
             baseline_rows=baseline_rows,
+            load_batch=load_batch,
+            loaders=loaders,
+            log=self._log,
+        )
+
+    def bench_evidence(
+        self,
+        *,
+        rows: int,
+        days: int,
+        pdf_samples: int,
+        load_batch: int,
+        loaders: int,
+        **_: Any,
+    ) -> dict[str, Any]:
+        """The build of a model-version evidence pack of ``days`` daily fairness
+        and drift reports over ``rows`` predictions, and a trail PDF
+        (governance.bench.evidence)."""
+        if connection.in_atomic_block:
+            raise CommandError(
+                "bench evidence commits (its measuring processes must see its "
+                "rows): run it with --scratch, not inside a transaction"
+            )
+        if days < 1 or pdf_samples < 1 or load_batch < 1 or loaders < 1:
+            raise CommandError(
+                "--days, --pdf-samples, --load-batch and --loaders must be >= 1"
+            )
+        return evidence_bench.run(
+            rows=rows,
+            days=days,
+            pdf_samples=pdf_samples,
             load_batch=load_batch,
             loaders=loaders,
             log=self._log,

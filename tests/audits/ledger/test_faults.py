@@ -435,7 +435,9 @@ def kill_sequencer_mid_batch(db: CommittedDatabase, sequencer: Sequencer) -> boo
             lambda: _sessions(
                 db, SEQUENCER_APP, waiting='INSERT INTO "audits_ledgercheckpoint"'
             ),
-            timeout=3,
+            # generous: on a loaded 2-core machine the next batch (and an idle
+            # monitoring rollup before it) can take seconds to reach that insert
+            timeout=10,
         )
         sequencer.kill()
         holder.rollback()

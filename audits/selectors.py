@@ -1,0 +1,169 @@
+"""Reads for the auditor workspace: finding recorded predictions.
+
+The ledger keeps a prediction's fields only inside its leaf (canonical JSON bytes),
+and no table indexes them: the rollups count predictions per hour but keep no ids,
+and ``LedgerKey`` holds only the id. So a search by time range, version or trace
+id reads the leaves of a bounded window of the ledger:
+
+* the window is a range of ``seq``, found by bisection on ``sequenced_at`` (the
+  sequencer writes entries in order, so ``sequenced_at`` grows with ``seq``); a
+  prediction made at ``t`` is accepted between ``t - MAX_SKEW`` and
+  ``t + MODELGOV_INGEST_MAX_AGE_HOURS``, so the window covers those bounds;
+* the window is read newest first and the scan stops after ``SCAN_LIMIT`` entries
+  or ``limit`` matches; the result says when it stopped early, so the page can ask
+  for a narrower range rather than pretend the search was complete.
+
+A search by prediction id needs none of this (``LedgerKey`` is its index).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+
+from audits import trail
+from audits.ledger import records
+from audits.ledger.models import EntryType, LedgerEntry, LedgerHead
+from registry import selectors as registry_selectors
+from registry.models import ModelVersion
+
+SEARCH_LIMIT = 100
+SCAN_LIMIT = 50_000
+CHUNK_ROWS = 2_000
+# How far ahead of the server's clock a prediction time may be (records.py).
+MAX_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class PredictionHit:
+    prediction_id: str
+    predicted_at: str
+    environment: str
+    version: str
+    decision: Any
+    score: Any
+    trace_id: str | None
+    shadow: bool
+    seq: int
+
+
+@dataclass(frozen=True)
+class PredictionSearch:
+    hits: list[PredictionHit]
+    scanned: int
+    complete: bool  # False: a limit stopped the scan before the window's start
+
+
+def prediction_versions_for_user(*, user: Any) -> QuerySet[ModelVersion]:
+    """Versions of the models ``user`` may see, for the search form."""
+    models = registry_selectors.model_list_for_user(user=user)
+    return (
+        ModelVersion.objects.filter(model__in=models)
+        .select_related("model")
+        .order_by("model__name", "-created_at", "-id")
+    )
+
+
+def _first_seq_at(moment: datetime, size: int) -> int:
+    """The first ``seq`` sequenced at or after ``moment`` (``size`` if none), by
+    bisection on the primary key: a few point reads, however large the ledger."""
+    low, high = 0, size
+    while low < high:
+        middle = (low + high) // 2
+        at = (
+            LedgerEntry.objects.filter(seq=middle)
+            .values_list("sequenced_at", flat=True)
+            .first()
+        )
+        if at is None or at < moment:
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+def _seq_window(start: datetime, end: datetime) -> tuple[int, int]:
+    size = LedgerHead.objects.filter(id=1).values_list("size", flat=True).first() or 0
+    max_age = timedelta(hours=settings.MODELGOV_INGEST_MAX_AGE_HOURS)
+    return (
+        _first_seq_at(start - MAX_SKEW, size),
+        _first_seq_at(end + max_age, size),
+    )
+
+
+def _hit(seq: int, leaf: dict[str, Any]) -> PredictionHit:
+    return PredictionHit(
+        prediction_id=leaf["prediction_id"],
+        predicted_at=leaf["predicted_at"],
+        environment=leaf["deployment"]["environment"],
+        version=leaf["model_version"]["version"],
+        decision=leaf.get("decision"),
+        score=leaf.get("score"),
+        trace_id=leaf.get("trace_id"),
+        shadow=bool(leaf.get("shadow")),
+        seq=seq,
+    )
+
+
+def prediction_list_for_user(
+    *,
+    user: Any,
+    version: ModelVersion,
+    start: datetime,
+    end: datetime,
+    trace_id: str | None = None,
+    limit: int = SEARCH_LIMIT,
+    scan_limit: int = SCAN_LIMIT,
+) -> PredictionSearch:
+    """Predictions of ``version`` made in ``[start, end)`` (and with ``trace_id``,
+    if given): the ``limit`` most recently recorded, newest prediction first.
+
+    Reads at most ``scan_limit`` ledger entries of the window (see the module
+    docstring); ``complete`` is False when a limit stopped the scan. Raises
+    PermissionDenied without the trail permission; a version of a model the user
+    may not see gives no hits (as a missing one would).
+    """
+    if not user.has_perm(trail.PERM_TRAIL):
+        raise PermissionDenied("Your role may not see prediction audit trails.")
+    if not prediction_versions_for_user(user=user).filter(pk=version.pk).exists():
+        return PredictionSearch(hits=[], scanned=0, complete=True)
+    slug = version.model.slug
+    start_iso, end_iso = records.iso(start), records.iso(end)
+
+    def wanted(leaf: dict[str, Any]) -> bool:
+        # Leaf times are all records.iso strings, so text order is time order.
+        return bool(
+            leaf["deployment"]["model"] == slug
+            and leaf["model_version"]["version"] == version.version
+            and start_iso <= leaf["predicted_at"] < end_iso
+            and (trace_id is None or leaf.get("trace_id") == trace_id)
+        )
+
+    low, high = _seq_window(start, end)
+    rows = (
+        LedgerEntry.objects.filter(
+            seq__gte=low, seq__lt=high, entry_type=EntryType.PREDICTION
+        )
+        .order_by("-seq")
+        .values_list("seq", "leaf")
+        .iterator(chunk_size=CHUNK_ROWS)
+    )
+    hits: list[PredictionHit] = []
+    scanned = 0
+    complete = True
+    for seq, leaf_bytes in rows:
+        if scanned >= scan_limit or len(hits) >= limit:
+            complete = False
+            break
+        scanned += 1
+        leaf = orjson.loads(bytes(leaf_bytes))
+        if wanted(leaf):
+            hits.append(_hit(seq, leaf))
+    hits.sort(key=lambda hit: (hit.predicted_at, hit.seq), reverse=True)
+    return PredictionSearch(hits=hits, scanned=scanned, complete=complete)
