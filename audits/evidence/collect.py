@@ -522,10 +522,124 @@ def _figures(report: MonitoringReport) -> list[dict[str, Any]]:
             )
         return figures
     svg: SafeString = data["chart"]
-    return [{"svg": svg, "caption": ReportKind(report.kind).label}]
+    thresholds = web_views._thresholds(report)
+    caption = (
+        "Population stability index of each feature in the window against the "
+        f"version's baseline; the lines mark the watch ({thresholds['psi_watch']:g}) "
+        f"and breach ({thresholds['psi_breach']:g}) thresholds."
+        if report.kind == ReportKind.DRIFT
+        else "Observed favourable rate against the mean predicted score per score "
+        "decile, on matured outcomes; the diagonal is perfect calibration."
+    )
+    return [{"svg": svg, "caption": caption}]
+
+
+def _fixed(value: Any, digits: int = 3) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, int | float) else "—"
+
+
+def _percent(value: Any, *, signed: bool = False) -> str:
+    if not isinstance(value, int | float):
+        return "—"
+    return f"{value:+.1%}" if signed else f"{value:.1%}"
+
+
+def _p(value: Any) -> str:
+    if not isinstance(value, int | float):
+        return "—"
+    return "< 0.0001" if value < 0.0001 else f"{value:.4f}"
+
+
+def _breach_row(
+    breach: Mapping[str, Any], report: MonitoringReport, thresholds: Mapping[str, float]
+) -> dict[str, str]:
+    """One breach as a table row: what was measured where, against what, the
+    limit it crossed and the p-value, whatever the report's kind."""
+    metric = breach.get("metric")
+    if metric == "air":
+        by_attribute = ((report.metrics or {}).get("fairness") or {}).get(
+            "by_attribute"
+        ) or {}
+        attribute = str(breach.get("attribute", ""))
+        reference = (by_attribute.get(attribute) or {}).get("reference")
+        return {
+            "metric": "Adverse impact ratio",
+            "where": f"{attribute} = {breach.get('group', '')}",
+            "value": _fixed(breach.get("value")),
+            "against": f"reference {reference}" if reference else "—",
+            "limit": f"< {breach.get('threshold', thresholds['air']):g}",
+            "p_value": _p(breach.get("p_value")),
+        }
+    if metric == "approval_rate":
+        scope, group = breach.get("scope"), breach.get("group")
+        against = (
+            "baseline" if breach.get("comparison") == "baseline" else "previous window"
+        )
+        limit = thresholds["approval_relative_change"]
+        return {
+            "metric": "Approval rate",
+            "where": "overall" if group is None else f"{scope} = {group}",
+            "value": _percent(breach.get("rate")),
+            "against": (
+                f"{against} {_percent(breach.get('reference_rate'))} "
+                f"({_percent(breach.get('relative_change'), signed=True)})"
+            ),
+            "limit": f"± {limit:.0%} relative",
+            "p_value": _p(breach.get("p_value")),
+        }
+    if metric == "psi":
+        return {
+            "metric": "Population stability index",
+            "where": str(breach.get("feature", "")),
+            "value": _fixed(breach.get("value")),
+            "against": "baseline",
+            "limit": f"≥ {breach.get('threshold', thresholds['psi_breach']):g}",
+            "p_value": "—",
+        }
+    if metric in {"gini", "auc", "ks"} and "baseline" in breach:
+        title = "KS" if metric == "ks" else str(metric).upper()
+        title = "Gini" if metric == "gini" else title
+        kind = "absolute" if breach.get("rule") == "absolute_drop" else "relative"
+        return {
+            "metric": title,
+            "where": "overall",
+            "value": _fixed(breach.get("value")),
+            "against": f"baseline {_fixed(breach.get('baseline'))}",
+            "limit": f"{kind} drop > {_fixed(breach.get('threshold'))}",
+            "p_value": "—",
+        }
+    return {
+        "metric": str(metric or "—"),
+        "where": web_views._breach_message(breach),
+        "value": "—",
+        "against": "—",
+        "limit": "—",
+        "p_value": "—",
+    }
+
+
+def _breach_note(report: MonitoringReport, thresholds: Mapping[str, float]) -> str:
+    """What the kinds of breach in the table mean, said once under it."""
+    metrics = {b.get("metric") for b in report.breaches or [] if isinstance(b, Mapping)}
+    notes = []
+    if "air" in metrics:
+        notes.append(
+            f"An adverse impact ratio below {thresholds['air']:g} with p < "
+            f"{thresholds['alpha']:g} is a screening flag for adverse impact under "
+            "the four-fifths rule (29 CFR 1607.4(D)), used in lending by analogy; "
+            "it is not a finding of discrimination."
+        )
+    if "approval_rate" in metrics:
+        notes.append(
+            "An approval rate breaches when it moves by at least the relative limit "
+            f"and the change is statistically significant (p < {thresholds['alpha']:g})."
+        )
+    return " ".join(notes)
 
 
 def _report_view(report: MonitoringReport) -> dict[str, Any]:
+    thresholds = web_views._thresholds(report)
+    breaches = [b for b in report.breaches or [] if isinstance(b, Mapping)]
     return {
         "id": report.pk,
         "kind": ReportKind(report.kind).label,
@@ -533,7 +647,8 @@ def _report_view(report: MonitoringReport) -> dict[str, Any]:
         "window_start": report.window_start,
         "window_end": report.window_end,
         "predictions": report.predictions,
-        "breaches": [web_views._breach_message(b) for b in report.breaches or []],
+        "breaches": [_breach_row(b, report, thresholds) for b in breaches],
+        "breach_note": _breach_note(report, thresholds),
         "figures": _figures(report),
     }
 

@@ -21,9 +21,10 @@ import html
 import io
 import math
 import re
+import textwrap
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import matplotlib
@@ -79,9 +80,32 @@ _RC: dict[RcKeyType, Any] = {
 }
 _EPOCH = np.datetime64("1970-01-01T00:00:00", "us")
 _METADATA = {"Date": None, "Creator": None, "Format": None, "Type": None}
-# Matplotlib's global "*" rule would restyle every SVG of the page once inlined.
-_STYLE_RULE = "*{stroke-linejoin: round; stroke-linecap: butt}"
-_SCOPED_STYLE_RULE = ".modelgov-chart *{stroke-linejoin: round; stroke-linecap: butt}"
+# Matplotlib's <style> holds one global "*" rule, which would restyle every SVG of
+# the page once inlined; its two properties are inherited, so they move to the root
+# <svg> as presentation attributes and the <style> element goes.
+_STYLE_ELEMENT = re.compile(r"\s*<defs>\s*<style[^>]*>\*\{([^}]*)\}</style>\s*</defs>")
+_STYLE_ATTRIBUTE = re.compile(r' style="([^"]*)"')
+# Properties matplotlib writes in style="" that are SVG presentation attributes.
+_PRESENTATION = frozenset(
+    {
+        "clip-path",
+        "fill",
+        "fill-opacity",
+        "font-family",
+        "font-size",
+        "font-style",
+        "font-weight",
+        "opacity",
+        "stroke",
+        "stroke-dasharray",
+        "stroke-dashoffset",
+        "stroke-linecap",
+        "stroke-linejoin",
+        "stroke-opacity",
+        "stroke-width",
+        "text-anchor",
+    }
+)
 _LOCK = threading.Lock()
 
 Series = Mapping[str, Sequence[tuple[datetime, float | None]]]
@@ -110,11 +134,44 @@ def _unreferenced_ids_removed(svg: str) -> str:
     )
 
 
+def _attributes(declarations: str) -> str:
+    """CSS declarations (``fill: #fff; stroke: none``) as SVG presentation
+    attributes (`` fill="#fff" stroke="none"``)."""
+    out = []
+    for declaration in declarations.split(";"):
+        name, sep, value = declaration.partition(":")
+        name, value = name.strip(), value.strip()
+        if not sep or not name:
+            continue
+        if name not in _PRESENTATION:
+            raise ValueError(f"chart style property {name!r} has no SVG attribute")
+        out.append(f' {name}="{html.escape(value, quote=False)}"')
+    return "".join(out)
+
+
+def _presentation_attributes(svg: str) -> str:
+    """Styles as presentation attributes, with no CSS left in the chart.
+
+    WeasyPrint parses every ``style`` attribute and ``<style>`` element of the
+    HTML it renders as the page's own CSS, where SVG properties are unknown (one
+    warning per declaration: tens of thousands per pack), and a browser applies a
+    chart's ``<style>`` to the whole page. Presentation attributes mean the same
+    to an SVG renderer and are CSS to nobody.
+    """
+    found = _STYLE_ELEMENT.search(svg)
+    root = _attributes(found.group(1)) if found else ""
+    if found:
+        svg = svg[: found.start()] + svg[found.end() :]
+    svg = _STYLE_ATTRIBUTE.sub(lambda m: _attributes(m.group(1)), svg)
+    end = svg.index(">")
+    return svg[:end] + root + svg[end:]
+
+
 def _finish(svg: str, title: str) -> str:
-    """The bare <svg> element, with a scoped style, role and an accessible title."""
+    """The bare <svg> element, styled by attributes, with a role and a title."""
     svg = svg[svg.index("<svg") :]
     svg = _unreferenced_ids_removed(svg)
-    svg = svg.replace(_STYLE_RULE, _SCOPED_STYLE_RULE)
+    svg = _presentation_attributes(svg)
     end = svg.index(">")
     opening = svg[:end] + ' class="modelgov-chart" role="img">'
     return f"{opening}\n <title>{html.escape(title)}</title>{svg[end + 1 :]}"
@@ -184,8 +241,11 @@ def _finite(values: Sequence[float]) -> list[float]:
     return [v for v in values if math.isfinite(v)]
 
 
-def _time_lines(axes: Axes, series: Series) -> tuple[list[Any], list[str], list[float]]:
-    """One line with markers per group; returns legend handles, labels, values."""
+def _time_lines(
+    axes: Axes, series: Series, step: timedelta
+) -> tuple[list[Any], list[str], list[float]]:
+    """One line with markers per group; returns legend handles, labels, values.
+    A series at one time only gets an axis of one ``step`` either side."""
     handles: list[Any] = []
     labels: list[str] = []
     seen: list[float] = []
@@ -201,10 +261,11 @@ def _time_lines(axes: Axes, series: Series) -> tuple[list[Any], list[str], list[
         labels.append(_text(group))
         seen += _finite(y)
     if times and min(times) == max(times):
-        # One time only: show a day around it, not matplotlib's default of years.
-        # Date axes count days since "date.epoch", pinned in _RC.
+        # One time only: show a period either side, not matplotlib's default of
+        # years. Date axes count days since "date.epoch", pinned in _RC.
         day = float((times[0] - _EPOCH) / np.timedelta64(1, "D"))
-        axes.set_xlim(day - 1.0, day + 1.0)
+        half = step / timedelta(days=1)
+        axes.set_xlim(day - half, day + half)
     return handles, labels, seen
 
 
@@ -214,20 +275,23 @@ def approval_rate_chart(
     baseline: Mapping[str, float] | None = None,
     band: float = 0.15,
     title: str,
+    step: timedelta = timedelta(days=1),
 ) -> str:
     """Approval rate per group over time, against each group's baseline.
 
     ``series`` maps a group to its (time, rate) points; a None rate is a gap. Each
     group with a ``baseline`` rate gets a dashed line in its colour and a shaded
-    band of baseline x (1 +/- ``band``). An empty series gives ``empty_chart``.
+    band of baseline x (1 +/- ``band``). ``step`` is the series' period (the axis
+    of a single time spans one step either side). An empty series gives
+    ``empty_chart``.
     """
     if not _has_values(series):
         return empty_chart("No decisions in this period.", title=title)
-    payload = (_plain(series), _plain(baseline or {}), band)
+    payload = (_plain(series), _plain(baseline or {}), band, step)
 
     def draw(figure: Figure) -> None:
         axes = figure.add_subplot()
-        handles, labels, seen = _time_lines(axes, series)
+        handles, labels, seen = _time_lines(axes, series, step)
         for index, group in enumerate(series):
             rate = (baseline or {}).get(group)
             if rate is None:
@@ -250,12 +314,18 @@ def approval_rate_chart(
     return _render("approval_rate", title, payload, draw)
 
 
-def air_chart(series: Series, *, threshold: float = 0.8, title: str) -> str:
+def air_chart(
+    series: Series,
+    *,
+    threshold: float = 0.8,
+    title: str,
+    step: timedelta = timedelta(days=1),
+) -> str:
     """Adverse impact ratio per group over time, with the four-fifths line.
 
     ``series`` maps a group to its (time, AIR) points; a None is a gap. A red line
     marks ``threshold``, labelled "four-fifths (0.8)" at the default, and a grey
-    dotted line parity (1.0).
+    dotted line parity (1.0). ``step`` is the series' period.
     """
     if not _has_values(series):
         return empty_chart("No ratios in this period.", title=title)
@@ -263,7 +333,7 @@ def air_chart(series: Series, *, threshold: float = 0.8, title: str) -> str:
 
     def draw(figure: Figure) -> None:
         axes = figure.add_subplot()
-        handles, labels, seen = _time_lines(axes, series)
+        handles, labels, seen = _time_lines(axes, series, step)
         axes.axhline(threshold, color=THRESHOLD_RED, linewidth=1.6)
         axes.text(
             0.995,
@@ -283,7 +353,7 @@ def air_chart(series: Series, *, threshold: float = 0.8, title: str) -> str:
         axes.set_title(_text(title))
         _legend_outside(axes, handles, labels)
 
-    return _render("air", title, (_plain(series), threshold), draw)
+    return _render("air", title, (_plain(series), threshold, step), draw)
 
 
 def psi_chart(
@@ -436,25 +506,33 @@ def calibration_chart(points: Sequence[Mapping[str, float]], *, title: str) -> s
     return _render("calibration", title, payload, draw)
 
 
+EMPTY_WRAP = 95  # characters per line of an empty chart's message at 10 pt
+
+
 def empty_chart(message: str, *, title: str) -> str:
-    """A chart-sized panel with ``message``, for a period without data."""
+    """A short panel with the title and ``message`` (wrapped to the chart's
+    width), for a period or group without data: as wide as a chart, only as
+    tall as its text."""
+    lines = textwrap.wrap(message, EMPTY_WRAP) or [""]
 
     def draw(figure: Figure) -> None:
         axes = figure.add_subplot()
         axes.axis("off")
         axes.set_title(_text(title))
         axes.text(
+            0.0,
             0.5,
-            0.5,
-            _text(message),
+            _text("\n".join(lines)),
             transform=axes.transAxes,
-            ha="center",
+            ha="left",
             va="center",
             color=REFERENCE_GREY,
             fontsize=10,
+            linespacing=1.4,
         )
 
-    return _render("empty", title, message, draw)
+    height = 0.6 + 0.22 * len(lines)
+    return _render("empty", title, message, draw, height=height)
 
 
 def _plain(mapping: Mapping[str, Any]) -> dict[str, Any]:

@@ -321,6 +321,7 @@ def _fairness_charts(
     series = metrics.get("series") or {}
     periods = [datetime.fromisoformat(p) for p in series.get("periods") or []]
     per = "hour" if series.get("period") == "hour" else "day"
+    step = timedelta(hours=1) if per == "hour" else timedelta(days=1)
     rates_by_attribute = series.get("approval_rate") or {}
     air_by_attribute = series.get("air") or {}
     baseline = (metrics.get("baseline_approval_rate") or {}).get("by_group") or {}
@@ -341,6 +342,7 @@ def _fairness_charts(
                 or None,
                 band=band,
                 title=title,
+                step=step,
             )
         else:
             rate_chart = charts.empty_chart(
@@ -353,6 +355,7 @@ def _fairness_charts(
                 {g: list(zip(periods, v, strict=False)) for g, v in airs.items()},
                 threshold=air_line,
                 title=air_title,
+                step=step,
             )
         else:
             air_chart = charts.empty_chart(

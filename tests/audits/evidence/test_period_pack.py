@@ -184,6 +184,36 @@ def test_period_pack_reads_back_with_volume_alerts_signers_and_manifest(
     assert "production; open; 1 occurrences" in alerts_page
     for signature in signatures:
         assert signature.printed_name in text
+    # the later report's breaches as a table, one row each, and the note once
+    breaches = reports[1]["breaches"]
+    assert breaches
+    for breach in breaches:
+        if breach["metric"] == "air":
+            row = (
+                rf"Adverse impact ratio\s+{re.escape(breach['attribute'])} = "
+                rf"{re.escape(breach['group'])}\s+{breach['value']:.3f}\s+reference "
+            )
+        else:
+            assert breach["metric"] == "approval_rate", breach
+            scope = (
+                "overall"
+                if breach["group"] is None
+                else f"{breach['scope']} = {breach['group']}"
+            )
+            row = (
+                rf"Approval rate\s+{re.escape(scope)}\s+{breach['rate']:.1%}\s+"
+                rf"(baseline|previous window) {breach['reference_rate']:.1%}"
+            )
+        assert re.search(row, text), row
+    metric_cells = r"^\s*(Adverse impact ratio|Approval rate)\s{2,}(overall|\S+ = )"
+    assert len(re.findall(metric_cells, text, re.M)) == len(breaches)
+    # each kind of breach explained once, under its table
+    words = " ".join(text.split())
+    metrics = {b["metric"] for b in breaches}
+    assert words.count("it is not a finding of discrimination.") == ("air" in metrics)
+    assert words.count("An approval rate breaches when it moves by at least") == (
+        "approval_rate" in metrics
+    )
     appendix = pages[-1]
     for entry in pack_manifest.manifest_appendix_rows(content.manifest):
         assert re.search(

@@ -72,7 +72,7 @@ def test_chart_is_a_bare_svg_element_with_an_accessible_title(
     opening, first_child = svg.split("\n", 2)[:2]
     assert 'role="img"' in opening
     assert first_child.strip().startswith("<title>")
-    assert "font-family: 'DejaVu Sans'" in svg
+    assert "font-family=\"'DejaVu Sans'\"" in svg
     assert "<metadata>" not in svg and "Matplotlib v" not in svg
 
 
@@ -92,7 +92,7 @@ def test_approval_rate_chart_shows_title_groups_and_baseline_band(
     )
     # a dashed baseline per group, and a shaded band per group
     assert svg.count("stroke-dasharray") >= 2
-    assert svg.count("opacity: 0.1") >= 2
+    assert svg.count('opacity="0.1"') >= 2
 
 
 def test_air_chart_labels_the_four_fifths_line(rendered: dict[str, str]) -> None:
@@ -126,7 +126,7 @@ def test_psi_chart_orders_features_by_psi_and_colours_them_by_band(
     order = [t for t in texts if t in PSI]
     assert order == ["purpose", "amount", "duration", "age"]
     colours = re.findall(
-        r'<path d="M [^"]+" clip-path="[^"]+" style="fill: (#[0-9a-f]+)"', svg
+        r'<path d="M [^"]+" clip-path="[^"]+" fill="(#[0-9a-f]+)"', svg
     )
     assert colours[:3] == [charts.THRESHOLD_RED.lower(), "#e69f00", "#009e73"]
 
@@ -180,6 +180,21 @@ def test_single_time_point_still_renders_a_marker_and_a_short_axis() -> None:
     assert not any(re.fullmatch(r"20\d\d", t) for t in texts)
 
 
+def test_single_hourly_point_gets_an_axis_of_hours_not_days() -> None:
+    # given one hourly observation at T0
+    svg = charts.approval_rate_chart(
+        {"only": [(T0, 0.7)]}, title="One hour", step=timedelta(hours=1)
+    )
+    texts = _texts(svg)
+    # then the axis labels are hours of T0's day, and no other day is shown
+    hours = [t for t in texts if re.fullmatch(r"\d\d:\d\d", t)]
+    assert len(hours) >= 3
+    assert not any(re.fullmatch(r"[A-Z][a-z]{2}-\d\d|\d\d", t) for t in texts)
+    # and the step is part of the chart's identity (its salted ids)
+    daily = charts.approval_rate_chart({"only": [(T0, 0.7)]}, title="One hour")
+    assert daily != svg
+
+
 def test_none_values_are_gaps_not_zeros() -> None:
     svg = charts.approval_rate_chart({"a": _days([0.6, None, 0.7])}, title="Gap")
     # the y axis stays near the values: a zero would pull it down to 0 %
@@ -206,10 +221,30 @@ def test_every_id_left_is_referenced(rendered: dict[str, str]) -> None:
         assert f"#{found}" in svg
 
 
-def test_matplotlib_style_rule_is_scoped_to_the_chart(rendered: dict[str, str]) -> None:
-    svg = rendered["psi"]
+@pytest.mark.parametrize("name", sorted(CHARTS))
+def test_charts_carry_no_css_only_presentation_attributes(
+    rendered: dict[str, str], name: str
+) -> None:
+    # no <style> to restyle the page it is inlined in, no style="" for WeasyPrint
+    # to parse as the page's CSS
+    svg = rendered[name]
     assert 'class="modelgov-chart"' in svg
-    assert '<style type="text/css">.modelgov-chart *{' in svg
+    assert "<style" not in svg
+    assert "style=" not in svg
+    # matplotlib's global rule became inherited attributes of the root
+    root = svg[: svg.index(">")]
+    assert 'stroke-linejoin="round" stroke-linecap="butt"' in root
+
+
+def test_style_declarations_become_attributes() -> None:
+    assert charts._attributes("fill: #ffffff; stroke-width: 0.8") == (
+        ' fill="#ffffff" stroke-width="0.8"'
+    )
+    assert charts._attributes("font-family: 'DejaVu Sans'; ") == (
+        " font-family=\"'DejaVu Sans'\""
+    )
+    with pytest.raises(ValueError, match="'filter'"):
+        charts._attributes("filter: blur(2px)")
 
 
 def test_charts_render_the_same_from_concurrent_threads(
