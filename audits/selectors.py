@@ -1,4 +1,5 @@
-"""Reads for the auditor workspace: finding recorded predictions.
+"""Reads for the auditor workspace: finding recorded predictions, and the access
+log (who viewed what, :func:`access_log_for_user`).
 
 The ledger keeps a prediction's fields only inside its leaf (canonical JSON bytes),
 and no table indexes them: the rollups count predictions per hour but keep no ids,
@@ -14,10 +15,14 @@ id reads the leaves of a bounded window of the ledger:
   for a narrower range rather than pretend the search was complete.
 
 A search by prediction id needs none of this (``LedgerKey`` is its index).
+
+The access log reads audit events (insert-only, each also a ledger leaf) of the
+kinds in :class:`AccessKind`, newest first by id, a page at a time.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,11 +30,13 @@ from typing import Any
 import orjson
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
+from audits import services as audit_services
 from audits import trail
-from audits.ledger import records
+from audits.ledger import governance, records
 from audits.ledger.models import EntryType, LedgerEntry, LedgerHead
+from audits.models import AuditEvent
 from registry import selectors as registry_selectors
 from registry.models import ModelVersion
 
@@ -167,3 +174,140 @@ def prediction_list_for_user(
             hits.append(_hit(seq, leaf))
     hits.sort(key=lambda hit: (hit.predicted_at, hit.seq), reverse=True)
     return PredictionSearch(hits=hits, scanned=scanned, complete=complete)
+
+
+# --- The access log: who viewed what ------------------------------------------------
+
+PERM_ACCESS_LOG = "audits.view_auditevent"
+ACCESS_PAGE = 50
+
+
+class AccessKind:
+    """The kinds of access the log shows, each an audit event type."""
+
+    TRAIL = trail.TRAIL_VIEWED
+    PACK_REQUESTED = "audits.evidence_pack.requested"
+    PACK_DOWNLOADED = "audits.evidence_pack.downloaded"
+    LOG = audit_services.ACCESS_LOG_VIEWED
+
+    LABELS = {
+        TRAIL: "Viewed a prediction's trail",
+        PACK_REQUESTED: "Requested an evidence pack",
+        PACK_DOWNLOADED: "Downloaded an evidence pack",
+        LOG: "Viewed the access log",
+    }
+    FILTERS = {
+        "trails": (TRAIL,),
+        "packs": (PACK_REQUESTED, PACK_DOWNLOADED),
+        "log": (LOG,),
+    }
+
+
+@dataclass(frozen=True)
+class AccessRow:
+    event_id: int
+    occurred_at: datetime
+    who: str
+    username: str
+    event_type: str
+    action: str
+    prediction_id: str | None
+    pack_id: int | None
+    detail: str
+    request_id: str
+    seq: int | None  # its ledger leaf; None while it waits to be sequenced
+
+
+@dataclass(frozen=True)
+class AccessLog:
+    rows: list[AccessRow]
+    older: int | None  # the event id to continue before, if there are older rows
+
+
+def _access_detail(event: AuditEvent) -> str:
+    payload = event.payload or {}
+    if event.event_type == AccessKind.TRAIL:
+        return str(payload.get("format", "")).upper()
+    if event.event_type == AccessKind.PACK_DOWNLOADED:
+        return str(payload.get("name") or payload.get("file", ""))
+    if event.event_type == AccessKind.PACK_REQUESTED:
+        return str(payload.get("kind", ""))
+    shown = {k: v for k, v in payload.items() if v not in (None, "")}
+    return ", ".join(f"{k} {v}" for k, v in sorted(shown.items()))
+
+
+def access_log_for_user(
+    *,
+    user: Any,
+    who: str | None = None,
+    prediction_id: uuid.UUID | None = None,
+    pack_id: int | None = None,
+    kind: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    before: int | None = None,
+    limit: int = ACCESS_PAGE,
+) -> AccessLog:
+    """Who viewed what: trail views, pack requests and downloads, and views of
+    this log, newest first, ``limit`` at a time (continue with ``before``).
+
+    Every row is an insert-only audit event (the database refuses updates and
+    deletes) and a leaf of the ledger, whose ``seq`` is returned with it.
+    """
+    if not user.has_perm(PERM_ACCESS_LOG):
+        raise PermissionDenied("Your role may not see the access log.")
+    types = AccessKind.FILTERS.get(kind or "", tuple(AccessKind.LABELS))
+    events = AuditEvent.objects.filter(event_type__in=types).select_related("actor")
+    if who:
+        events = events.filter(
+            Q(actor__username__iexact=who) | Q(actor_display__icontains=who)
+        )
+    if prediction_id is not None:
+        events = events.filter(
+            event_type=AccessKind.TRAIL, payload__prediction_id=str(prediction_id)
+        )
+    if pack_id is not None:
+        events = events.filter(
+            object_type="audits.evidencepack", object_id=str(pack_id)
+        )
+    if start is not None:
+        events = events.filter(occurred_at__gte=start)
+    if end is not None:
+        events = events.filter(occurred_at__lt=end)
+    if before is not None:
+        events = events.filter(pk__lt=before)
+    page = list(events.order_by("-pk")[: limit + 1])
+    older = page[limit - 1].pk if len(page) > limit else None
+    page = page[:limit]
+    entry_ids = {governance.event_entry_id(e.pk): e.pk for e in page}
+    seqs = {
+        entry_ids[entry_id]: seq
+        for entry_id, seq in LedgerEntry.objects.filter(
+            entry_id__in=list(entry_ids)
+        ).values_list("entry_id", "seq")
+    }
+    rows = []
+    for event in page:
+        payload = event.payload or {}
+        prediction = payload.get("prediction_id")
+        rows.append(
+            AccessRow(
+                event_id=event.pk,
+                occurred_at=event.occurred_at,
+                who=event.actor_display,
+                username=event.actor.get_username() if event.actor else "",
+                event_type=event.event_type,
+                action=AccessKind.LABELS[event.event_type],
+                prediction_id=str(prediction) if prediction else None,
+                pack_id=(
+                    int(event.object_id)
+                    if event.object_type == "audits.evidencepack"
+                    and event.object_id.isdigit()
+                    else None
+                ),
+                detail=_access_detail(event),
+                request_id=event.request_id,
+                seq=seqs.get(event.pk),
+            )
+        )
+    return AccessLog(rows=rows, older=older)

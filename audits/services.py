@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import models
+from django.db import models, transaction
 
 from audits.models import AuditEvent
 from governance import context
+
+ACCESS_LOG_VIEWED = "audits.access_log.viewed"
 
 
 def actor_display_name(actor: Any) -> str:
@@ -55,8 +57,6 @@ def refused_action_record(
     *, actor: Any, action: str, obj: models.Model | None, reason: str
 ) -> None:
     """Record a refusal in its own transaction (the refused change was rolled back)."""
-    from django.db import transaction
-
     from audits.models import RefusedAction
 
     user = actor if getattr(actor, "is_authenticated", False) else None
@@ -69,4 +69,15 @@ def refused_action_record(
             object_id=str(obj.pk) if obj is not None else "",
             reason=reason,
             request_id=context.request_id.get(),
+        )
+
+
+def access_log_view_record(*, actor: Any, filters: dict[str, Any]) -> None:
+    """Record that ``actor`` read the access log with ``filters``: reading who
+    viewed what is itself an access, and shows in the log."""
+    with transaction.atomic():
+        audit_event_record(
+            actor=actor,
+            event_type=ACCESS_LOG_VIEWED,
+            payload={k: v for k, v in filters.items() if v not in (None, "")},
         )

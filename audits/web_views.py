@@ -1,6 +1,7 @@
 """Auditor pages, under /audits/: the search (by prediction id, or by version
-and time range with an optional trace id), the trail of a prediction, and the
-ledger's public key for offline verification.
+and time range with an optional trace id), the trail of a prediction, the
+ledger's public key for offline verification, and the access log (who viewed
+what).
 
 The trail selector checks the permission (403) and answers 404 for an id that is
 not a recorded prediction; every trail page shown is recorded as an audit event.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.core.exceptions import PermissionDenied
@@ -19,6 +21,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
 from audits import selectors
+from audits import services as audit_services
 from audits import trail as trail_selectors
 from audits.ledger import services as ledger_services
 from audits.ledger.models import LedgerCheckpoint
@@ -196,3 +199,132 @@ def public_key(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(pem, content_type="application/x-pem-file")
     response["Content-Disposition"] = 'attachment; filename="modelgov-ledger.pub.pem"'
     return response
+
+
+# --- The access log -------------------------------------------------------------
+
+
+class AccessLogForm(forms.Form):
+    """The access log's filters; every field is optional. Times are UTC."""
+
+    label_suffix = ""
+
+    who = forms.CharField(
+        label="Person",
+        required=False,
+        max_length=150,
+        help_text="A user name, or part of a name.",
+    )
+    prediction = forms.UUIDField(
+        label="Prediction id", required=False, help_text="Views of this trail only."
+    )
+    pack = forms.IntegerField(
+        label="Pack number",
+        required=False,
+        min_value=1,
+        help_text="Requests and downloads of this evidence pack only.",
+    )
+    kind = forms.ChoiceField(
+        label="Access",
+        required=False,
+        choices=[
+            ("", "Every kind"),
+            ("trails", "Trail views"),
+            ("packs", "Evidence packs"),
+            ("log", "Views of this log"),
+        ],
+    )
+    start = forms.DateTimeField(
+        label="From (UTC)",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    end = forms.DateTimeField(
+        label="Before (UTC)",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput())
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        # The inputs carry no zone: they are read as UTC, as the labels say.
+        for name in ("start", "end"):
+            if data.get(name) is not None:
+                data[name] = data[name].replace(tzinfo=UTC)
+        start, end = data.get("start"), data.get("end")
+        if start is not None and end is not None and end <= start:
+            self.add_error("end", "The range must end after it starts.")
+        return data
+
+
+def _query(data: dict[str, Any], **changes: Any) -> str:
+    """The page's query string for ``data`` with ``changes`` (None drops a key)."""
+    values = {**data, **changes}
+    shown = {}
+    for name, value in values.items():
+        if value in (None, ""):
+            continue
+        if hasattr(value, "strftime"):
+            value = value.strftime("%Y-%m-%dT%H:%M")
+        shown[name] = str(value)
+    return urlencode(shown)
+
+
+@page
+@require_GET
+def access_log(request: HttpRequest) -> HttpResponse:
+    """Who viewed what: trail views, evidence-pack requests and downloads, and
+    views of this page, newest first. Reading the log is itself recorded."""
+    user: Any = request.user
+    if not user.has_perm(selectors.PERM_ACCESS_LOG):
+        raise PermissionDenied("Your role may not see the access log.")
+    form = AccessLogForm(request.GET or None)
+    log = None
+    status = 200
+    data: dict[str, Any] = {}
+    if request.GET and not form.is_valid():
+        status = 400
+    else:
+        data = form.cleaned_data if request.GET else {}
+        filters: dict[str, Any] = {
+            "who": (data.get("who") or "").strip() or None,
+            "prediction_id": data.get("prediction"),
+            "pack_id": data.get("pack"),
+            "kind": data.get("kind") or None,
+            "start": data.get("start"),
+            "end": data.get("end"),
+        }
+        log = selectors.access_log_for_user(
+            user=user,
+            before=data.get("before"),
+            limit=selectors.ACCESS_PAGE,
+            **filters,
+        )
+        # Recorded after the read, so a page does not list its own reading.
+        recorded = {**filters, "before": data.get("before")}
+        audit_services.access_log_view_record(
+            actor=user,
+            filters={
+                key: value.isoformat() if hasattr(value, "isoformat") else value
+                for key, value in recorded.items()
+            },
+        )
+    return render(
+        request,
+        "audits/access_log.html",
+        {
+            "form": form,
+            "log": log,
+            "filtered": any(
+                data.get(name) not in (None, "") for name in data if name != "before"
+            ),
+            "paged": bool(data.get("before")),
+            "newest_query": _query(data, before=None),
+            "older_query": (
+                _query(data, before=log.older) if log and log.older else ""
+            ),
+            "page_size": selectors.ACCESS_PAGE,
+        },
+        status=status,
+    )

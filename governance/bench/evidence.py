@@ -61,7 +61,7 @@ from django.utils import timezone
 
 from audits import trail as trail_selectors
 from audits.evidence import manifest as pack_manifest
-from audits.evidence import render, signing, verify
+from audits.evidence import pdfa, render, signing, verify
 from audits.evidence import services as evidence_services
 from audits.evidence.models import EvidencePack, PackStatus
 from audits.ledger import services as ledger_services
@@ -479,6 +479,7 @@ def _pack_phase(
             "zip_bytes": default_storage.size(zip_name),
             "build_seconds_row": (pack.finished_at - pack.started_at).total_seconds(),
             "verify_problems": problems,
+            "pdfa_problems": pdfa.pdfa3b_problems(pdf),
             "warmup_seconds": warm_s,
             "warmup_pages": warm.pages,
             "breakdown": breakdown,
@@ -579,6 +580,7 @@ def run(
         and pack["pages"] >= MIN_PAGES
         and trail_s <= BUDGET_TRAIL_PDF_SECONDS
         and not pack["verify_problems"]
+        and not pack["pdfa_problems"]
     )
     return {
         "pack_seconds": round(pack["seconds"], 3),
@@ -593,6 +595,7 @@ def run(
         "pack_breakdown_s": pack["breakdown"],
         "pack_verified": not pack["verify_problems"],
         "pack_verify_problems": pack["verify_problems"],
+        "pack_pdfa_problems": pack["pdfa_problems"],
         "pack_reports": figures["reports"],
         "trail_pdf_seconds": round(trail_s, 3),
         "trail_pdf_max_seconds": round(max(pdf["times"]), 3),

@@ -128,3 +128,29 @@ def test_auditor_downloads_a_trail_and_a_verified_version_pack(
     # while a changed byte does not
     tampered = pdf.replace(b"%PDF-", b"%PDF ", 1)
     assert verify.verify_pack(tampered, signature.read_bytes(), public_key.read_bytes())
+
+    # when they open who downloaded this pack
+    page.get_by_role("link", name="Who downloaded this pack").click()
+    page.wait_for_url(re.compile(r"/audits/access-log\?pack=\d+$"))
+    # then their request and their two downloads are listed, newest first
+    rows = page.locator("table tbody tr")
+    assert rows.count() == 3
+    assert [
+        (
+            cells.nth(1).inner_text(),
+            cells.nth(2).inner_text(),
+            cells.nth(4).inner_text(),
+        )
+        for cells in (rows.nth(i).locator("td") for i in range(3))
+    ] == [
+        ("Audrey Auditor (auditor)", "Downloaded an evidence pack", signature.name),
+        ("Audrey Auditor (auditor)", "Downloaded an evidence pack", pack_pdf.name),
+        ("Audrey Auditor (auditor)", "Requested an evidence pack", "model-version"),
+    ]
+    # and the whole log also has the trail they viewed, as a page and as a PDF
+    page.get_by_role("link", name="Clear the filters").click()
+    trail_rows = page.locator("table tbody tr", has_text=str(prediction_id))
+    assert sorted(
+        trail_rows.nth(i).locator("td").nth(4).inner_text()
+        for i in range(trail_rows.count())
+    ) == ["HTML", "PDF"]

@@ -63,6 +63,7 @@ def test_bench_evidence_builds_a_verified_pack_and_a_trail_pdf_in_a_scratch_data
         # the pack verifies offline, and holds what the scene made
         assert result["pack_verified"] is True
         assert result["pack_verify_problems"] == []
+        assert result["pack_pdfa_problems"] == []
         assert result["pack_pages"] > 1
         assert result["pack_bytes"] > 0
         assert result["trail_pdf_samples"] == 2

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from audits.evidence import collect, render
+from audits.evidence import collect, pdfa, render
 from audits.evidence import manifest as pack_manifest
 from audits.monitoring import config
 from audits.monitoring import services as monitoring_services
@@ -148,7 +148,9 @@ def test_pack_reads_back_with_sections_signers_digest_and_manifest(
     # when
     content = build(scenario)
     pdf = pdf_of(content)
-    # then the manifest describes exactly the sources, and the pack metadata
+    # then it keeps the PDF/A-3b rules that are checked
+    assert pdfa.pdfa3b_problems(pdf) == []
+    # and the manifest describes exactly the sources, and the pack metadata
     assert sorted(s.name for s in content.sources) == SOURCE_NAMES
     assert pack_manifest.check(content.manifest, content.sources) == []
     integrity = source(content, "ledger_integrity.json")
