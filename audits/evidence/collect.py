@@ -484,8 +484,9 @@ def _reports(
         MonitoringReport.objects.filter(
             model_version=version,
             status=ReportStatus.DONE,
-            window_start__gte=start,
-            window_end__lte=end,
+            # every report whose window overlaps the period, even in part
+            window_start__lt=end,
+            window_end__gt=start,
             finished_at__lte=as_of,
         ).order_by("window_start", "kind", "id")
     )

@@ -295,3 +295,28 @@ def test_draft_version_without_checkpoint_gives_a_pack_that_says_so(
     assert "No signed checkpoint existed at the as-of time." in text
     assert "None in this period." in text
     assert draft_version.artifact_sha256 in text
+
+
+def test_reports_whose_window_overlaps_the_period_are_in_it_others_not(
+    scenario: Scenario,
+) -> None:
+    # given the scenario's report over the two hours before the period's end
+    (report,) = collect._reports(
+        scenario.version, scenario.period_start, scenario.period_end, scenario.as_of
+    )
+    hour = timedelta(hours=1)
+    # then a period that holds only its last hour still has it, with its whole
+    # window; one that ends where the report starts, or starts where it ends, not
+    window = (report.window_start, report.window_end)
+    after = scenario.as_of
+    assert window == (scenario.period_end - 2 * hour, scenario.period_end)
+    inside = collect._reports(scenario.version, window[1] - hour, window[1], after)
+    assert [r.pk for r in inside] == [report.pk]
+    before = collect._reports(scenario.version, window[0] - hour, window[0], after)
+    assert before == []
+    later = collect._reports(scenario.version, window[1], window[1] + hour, after)
+    assert later == []
+    # and a pack as of before the report finished leaves it out
+    assert report.finished_at is not None
+    earlier = report.finished_at - timedelta(microseconds=1)
+    assert collect._reports(scenario.version, *window, earlier) == []
