@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -207,6 +208,15 @@ def test_pack_reads_back_with_sections_signers_digest_and_manifest(
             rf"{re.escape(entry['name'])} .* {entry['sha256']}", appendix
         ), entry["name"]
     assert "Approval rate by age_group, per hour" in text  # a chart, as vector text
+    # and no chart became a raster image: pdfimages lists none
+    (tmp_path / "images.pdf").write_bytes(pdf)
+    listed = subprocess.run(
+        ["pdfimages", "-list", str(tmp_path / "images.pdf")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert len(listed) == 2, listed  # the two header lines, no image
     assert f"Page {len(pages)} of {len(pages)}" in pages[-1]
     assert re.search(r"credit-risk 1\.0\.0 +Model-version evidence pack", pages[1])
 
