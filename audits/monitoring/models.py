@@ -248,6 +248,8 @@ class MonitoringReport(models.Model):
     config = models.JSONField(default=dict)
     metrics = models.JSONField(default=dict, blank=True)
     breaches = models.JSONField(default=list, blank=True)
+    # SVG of each chart by name, drawn when the report finished (figures.py).
+    charts = models.JSONField(default=dict, blank=True)
     predictions = models.BigIntegerField(null=True, blank=True)
     as_of_seq = models.BigIntegerField(null=True, blank=True)
     requested_by = models.ForeignKey(

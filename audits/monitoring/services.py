@@ -29,7 +29,7 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from audits import services as audit_services
 from audits.ledger.models import Alert
-from audits.monitoring import config, drift, fairness, rollup, selectors
+from audits.monitoring import config, drift, fairness, figures, rollup, selectors
 from audits.monitoring.models import (
     Monitor,
     MonitoringReport,
@@ -391,6 +391,7 @@ def report_run(*, report_id: int) -> MonitoringReport:
         with transaction.atomic():
             report = MonitoringReport.objects.select_for_update().get(pk=report_id)
             _compute(report)
+            report.charts = figures.draw(report)
             report.status = ReportStatus.DONE
             report.finished_at = timezone.now()
             report.save(
@@ -399,6 +400,7 @@ def report_run(*, report_id: int) -> MonitoringReport:
                     "finished_at",
                     "metrics",
                     "breaches",
+                    "charts",
                     "predictions",
                     "as_of_seq",
                 ]

@@ -27,7 +27,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
 
 from audits.ledger.models import Alert
-from audits.monitoring import charts, config, selectors, services
+from audits.monitoring import config, figures, selectors, services
 from audits.monitoring.models import (
     BreachAction,
     Monitor,
@@ -257,8 +257,7 @@ def monitoring(request: HttpRequest) -> HttpResponse:
 
 
 def _thresholds(report: MonitoringReport) -> dict[str, float]:
-    configured = (report.config or {}).get("thresholds") or {}
-    return {**config.DEFAULT_THRESHOLDS, **configured}
+    return figures.thresholds_of(report)
 
 
 def _group_row(group: Mapping[str, Any]) -> dict[str, Any]:
@@ -315,59 +314,24 @@ def _drift_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _fairness_charts(
-    metrics: Mapping[str, Any], thresholds: Mapping[str, float]
+    report: MonitoringReport,
+    metrics: Mapping[str, Any],
+    thresholds: Mapping[str, float],
 ) -> list[dict[str, Any]]:
-    """One approval-rate chart and one AIR chart per protected attribute."""
+    """One approval-rate chart and one AIR chart per protected attribute, as drawn
+    when the report ran (:mod:`audits.monitoring.figures`), with their captions."""
+    drawn = figures.report_charts(report)
     series = metrics.get("series") or {}
-    periods = [datetime.fromisoformat(p) for p in series.get("periods") or []]
     per = "hour" if series.get("period") == "hour" else "day"
-    step = timedelta(hours=1) if per == "hour" else timedelta(days=1)
-    rates_by_attribute = series.get("approval_rate") or {}
-    air_by_attribute = series.get("air") or {}
     baseline = (metrics.get("baseline_approval_rate") or {}).get("by_group") or {}
     band = float(thresholds["approval_relative_change"])
     air_line = float(thresholds["air"])
-    attributes = list(metrics.get("attributes") or rates_by_attribute)
     out = []
-    for attribute in attributes:
-        rates = rates_by_attribute.get(attribute) or {}
-        airs = air_by_attribute.get(attribute) or {}
-        title = f"Approval rate by {attribute}, per {per}"
-        if rates and periods:
-            rate_chart = charts.approval_rate_chart(
-                {g: list(zip(periods, v, strict=False)) for g, v in rates.items()},
-                baseline={
-                    str(g): float(r) for g, r in baseline.get(attribute, {}).items()
-                }
-                or None,
-                band=band,
-                title=title,
-                step=step,
-            )
-        else:
-            rate_chart = charts.empty_chart(
-                f"No predictions with a value of {attribute} in this window.",
-                title=title,
-            )
-        air_title = f"Adverse impact ratio by {attribute}, per {per}"
-        if airs and periods and any(v is not None for vs in airs.values() for v in vs):
-            air_chart = charts.air_chart(
-                {g: list(zip(periods, v, strict=False)) for g, v in airs.items()},
-                threshold=air_line,
-                title=air_title,
-                step=step,
-            )
-        else:
-            air_chart = charts.empty_chart(
-                "Not enough predictions per period to compute an AIR "
-                f"(at least {metrics.get('min_samples', 'the minimum')} per group "
-                "and the reference group approving some).",
-                title=air_title,
-            )
+    for attribute in figures.fairness_attributes(metrics):
         out.append(
             {
                 "attribute": attribute,
-                "rate_chart": _svg(rate_chart),
+                "rate_chart": _svg(drawn[f"approval_rate:{attribute}"]),
                 "rate_caption": (
                     f"Share of favourable decisions per {per} for each {attribute} "
                     "group; the shaded band is the baseline rate "
@@ -376,7 +340,7 @@ def _fairness_charts(
                     else f"Share of favourable decisions per {per} for each "
                     f"{attribute} group; no baseline rate is recorded."
                 ),
-                "air_chart": _svg(air_chart),
+                "air_chart": _svg(drawn[f"air:{attribute}"]),
                 "air_caption": (
                     f"Each group's selection rate over the reference group's, per "
                     f"{per}; the line at {air_line:g} is the four-fifths screening "
@@ -397,10 +361,7 @@ def _fairness_context(report: MonitoringReport) -> dict[str, Any]:
     return {
         "undecided": metrics.get("undecided") or 0,
         "attributes": list(metrics.get("attributes") or []),
-        "figures": _fairness_charts(
-            {**metrics, "min_samples": report.config.get("min_samples", 30)},
-            thresholds,
-        ),
+        "figures": _fairness_charts(report, metrics, thresholds),
         "fairness": fair,
         "overall": {
             "n": overall.get("n"),
@@ -444,21 +405,8 @@ def _drift_context(report: MonitoringReport) -> dict[str, Any]:
     watch = float(stored.get("watch", thresholds["psi_watch"]))
     breach = float(stored.get("breach", thresholds["psi_breach"]))
     features = list(metrics.get("features") or [])
-    title = "Population stability index per feature"
-    if features:
-        chart = charts.psi_chart(
-            {f["feature"]: f.get("psi") for f in features},
-            watch=watch,
-            breach=breach,
-            title=title,
-        )
-    else:
-        chart = charts.empty_chart(
-            "The version has no baseline feature distributions to compare with.",
-            title=title,
-        )
     return {
-        "chart": _svg(chart),
+        "chart": _svg(figures.report_charts(report)["psi"]),
         "watch": f"{watch:g}",
         "breach": f"{breach:g}",
         "min_samples": stored.get("min_samples"),
@@ -491,14 +439,7 @@ def _drift_context(report: MonitoringReport) -> dict[str, Any]:
 def _performance_context(report: MonitoringReport) -> dict[str, Any]:
     metrics = report.metrics or {}
     calibration = list(metrics.get("calibration") or [])
-    title = "Calibration: observed against predicted, per score decile"
-    if calibration:
-        chart = charts.calibration_chart(calibration, title=title)
-    else:
-        chart = charts.empty_chart(
-            "No matured predictions in this window: calibration needs outcomes.",
-            title=title,
-        )
+    chart = figures.report_charts(report)["calibration"]
     baseline = metrics.get("baseline") or {}
     changes = metrics.get("changes") or {}
     return {
