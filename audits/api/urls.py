@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from audits.api import ingest_views, report_views, trail_views
+from audits.api import evidence_views, ingest_views, report_views, trail_views
 
 TRAIL = "predictions/<uuid:prediction_id>"
 
@@ -34,4 +34,25 @@ urlpatterns = [
         name="api-report-run",
     ),
     path("reports/<int:pk>", report_views.ReportDetailApi.as_view(), name="api-report"),
+    path(
+        "models/<slug:slug>/versions/<str:version>/evidence-packs",
+        evidence_views.VersionPackRequestApi.as_view(),
+        name="api-evidence-pack-version",
+    ),
+    path(
+        "models/<slug:slug>/evidence-packs",
+        evidence_views.PeriodPackRequestApi.as_view(),
+        name="api-evidence-pack-period",
+    ),
+    path(
+        "evidence-packs/<int:pk>",
+        evidence_views.PackDetailApi.as_view(),
+        name="api-evidence-pack",
+    ),
+    path(
+        "evidence-packs/<int:pk>/<str:name>",
+        evidence_views.PackFileApi.as_view(),
+        name="api-evidence-pack-file",
+    ),
+    path("access-log", evidence_views.AccessLogApi.as_view(), name="api-access-log"),
 ]
