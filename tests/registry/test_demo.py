@@ -55,7 +55,10 @@ def demo(
     with (
         pytest.MonkeyPatch.context() as patch,
         django_db_blocker.unblock(),
-        override_settings(MODELGOV_LEDGER_KEY=ledger_pem),
+        override_settings(
+            MODELGOV_LEDGER_KEY=ledger_pem,
+            MEDIA_ROOT=str(tmp_path_factory.mktemp("media")),
+        ),
     ):
         patch.setenv("MODELGOV_DEMO_PASSWORD", PASSWORD)
         # TestCase's atomics are marked as test transactions, so the services'
@@ -396,6 +399,35 @@ def test_demo_records_predictions_and_outcomes_in_the_ledger(
     # the ingest key was printed once, and the whole log verifies
     assert "Ingest key of the demo scoring service" in demo["output"]
     assert fsck.check_database().ok
+
+
+def test_demo_builds_the_auditors_evidence_pack_of_the_scorecard(
+    demo: Any, db: Any
+) -> None:
+    from django.core.files.storage import default_storage
+
+    from audits.evidence import collect, pdfa
+    from audits.evidence.models import EvidencePack
+
+    # then one pack, requested by the auditor, built and signed
+    pack = EvidencePack.objects.select_related("model_version__model").get()
+    assert pack.requested_by is not None
+    assert pack.requested_by.username == "auditor"
+    version = pack.model_version
+    assert version is not None
+    assert (version.model.slug, version.version, pack.status) == (
+        "credit-risk-sgc",
+        "1.0.0",
+        "done",
+    )
+    assert f"evidence pack {pack.pk} of credit-risk-sgc 1.0.0: done" in demo["output"]
+    # with the three reports of the demo in it, and a PDF that keeps PDF/A-3b
+    reports = collect._reports(version, pack.period_start, pack.period_end, pack.as_of)
+    assert sorted(r.kind for r in reports) == ["drift", "fairness", "performance"]
+    with default_storage.open(pack.pdf.name, "rb") as handle:
+        pdf = handle.read()
+    assert pdf.startswith(b"%PDF-1.7")
+    assert pdfa.pdfa3b_problems(pdf) == []
 
 
 def test_a_demo_trail_shows_the_papers_and_deployment_in_force(
