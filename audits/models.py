@@ -43,16 +43,35 @@ class AuditEvent(models.Model):
         )
 
 
+class RefusalKind(models.TextChoices):
+    """What kind of attempt was refused (the "Refused actions" filter)."""
+
+    LOGIN_FAILED = "login_failed", "Failed sign-in"
+    LOCKED_OUT = "locked_out", "Locked out"
+    SIGNATURE_PASSWORD = "signature_password", "Wrong signature password"
+    SEPARATION_OF_DUTIES = "separation_of_duties", "Separation of duties"
+    PERMISSION = "permission", "Permission refused"
+    TOKEN_SCOPE = "token_scope", "Token without the scope"
+    TOKEN_MISUSE = "token_misuse", "Token misuse"
+
+
 class RefusedAction(models.Model):
-    """A refused attempt: a permission or separation-of-duties refusal, or a wrong
-    signature password. (State conflicts, 409, are answers, not refusals.)
+    """A refused attempt: a failed sign-in or lockout, a wrong signature password, a
+    separation-of-duties or permission refusal, a token used beyond its scope.
+    (State conflicts, 409, are answers, not refusals.)
 
     Written in its own transaction after the refused service rolled back, so the
     refusal is on record while the governed state and its audit trail stay untouched.
-    Insert-only in the database.
+    Insert-only in the database, and a leaf of the ledger like every audit event.
     """
 
     occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
+    kind = models.CharField(
+        max_length=30,
+        choices=RefusalKind.choices,
+        default=RefusalKind.PERMISSION,
+        db_index=True,
+    )
     action = models.CharField(max_length=100)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -62,10 +81,17 @@ class RefusedAction(models.Model):
         related_name="+",
     )
     actor_display = models.CharField(max_length=300, blank=True)
+    # The account name that was tried (a failed sign-in has no actor).
+    username = models.CharField(max_length=150, blank=True, db_index=True)
     object_type = models.CharField(max_length=100, blank=True)
     object_id = models.CharField(max_length=100, blank=True)
     reason = models.TextField()
     request_id = models.CharField(max_length=36, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    method = models.CharField(max_length=10, blank=True)
+    path = models.CharField(max_length=300, blank=True)
+    # The API token that was used, if any (its id; tokens are never deleted).
+    token_id = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-occurred_at", "-id"]

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db import models, transaction
 
-from audits.models import AuditEvent
+from audits.models import AuditEvent, RefusalKind, RefusedAction
 from governance import context
 
 ACCESS_LOG_VIEWED = "audits.access_log.viewed"
@@ -53,23 +53,55 @@ def audit_event_record(
     return event
 
 
-def refused_action_record(
-    *, actor: Any, action: str, obj: models.Model | None, reason: str
-) -> None:
-    """Record a refusal in its own transaction (the refused change was rolled back)."""
-    from audits.models import RefusedAction
+def _clean_text(value: str, limit: int) -> str:
+    """Text from a hostile request as a refusal may store it: no NUL (PostgreSQL
+    refuses it in text) and no lone surrogate (not encodable), within ``limit``."""
+    text = value.replace("\x00", "\ufffd")
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    return text[:limit]
 
+
+def refused_action_record(
+    *,
+    actor: Any,
+    action: str,
+    obj: models.Model | None = None,
+    reason: str,
+    kind: str = RefusalKind.PERMISSION,
+    username: str = "",
+    token: Any = None,
+) -> RefusedAction:
+    """Record a refusal in its own transaction (the refused change was rolled back).
+
+    The row is insert-only and is appended to the ledger as a refusal leaf in the
+    same transaction. Where the request came from (address, method, path) is read
+    from the request context that :class:`governance.middleware.RequestIdMiddleware`
+    sets; ``username`` is the account name that was tried when no one is signed in.
+    """
     user = actor if getattr(actor, "is_authenticated", False) else None
+    origin = context.origin.get()
     with transaction.atomic():
-        RefusedAction.objects.create(
-            action=action,
+        refused = RefusedAction.objects.create(
+            kind=kind,
+            action=action[:100],
             actor=user,
             actor_display=actor_display_name(actor),
+            username=_clean_text(
+                username or (user.get_username() if user is not None else ""), 150
+            ),
             object_type=obj._meta.label_lower if obj is not None else "",
             object_id=str(obj.pk) if obj is not None else "",
-            reason=reason,
+            reason=_clean_text(reason, 2000),
             request_id=context.request_id.get(),
+            ip_address=origin.ip_address,
+            method=_clean_text(origin.method, 10),
+            path=_clean_text(origin.path, 300),
+            token_id=getattr(token, "pk", None),
         )
+        from audits.ledger.governance import refusal_append
+
+        refusal_append(refused)
+    return refused
 
 
 def access_log_view_record(*, actor: Any, filters: dict[str, Any]) -> None:

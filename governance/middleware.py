@@ -23,9 +23,17 @@ class RequestIdMiddleware:
         except ValueError:
             request_id = str(uuid.uuid4())
         token = context.request_id.set(request_id)
+        origin_token = context.origin.set(
+            context.Origin(
+                ip_address=request.META.get("REMOTE_ADDR") or None,
+                method=request.method or "",
+                path=request.path[:300],
+            )
+        )
         try:
             response = self.get_response(request)
         finally:
+            context.origin.reset(origin_token)
             context.request_id.reset(token)
         response["X-Request-ID"] = request_id
         return response

@@ -99,6 +99,35 @@ def governance_event_append(event: Any) -> None:
             )
 
 
+def refusal_entry_id(refusal_pk: int) -> uuid.UUID:
+    return uuid.uuid5(GOVERNANCE_NAMESPACE, f"refused-action:{refusal_pk}")
+
+
+def refusal_append(refused: Any) -> None:
+    """Append a RefusedAction as a GOVERNANCE leaf of type ``refusal``."""
+    leaf = records.dumps(
+        {
+            "v": records.LEAF_VERSION,
+            "type": "refusal",
+            "refusal_id": refused.pk,
+            "kind": refused.kind,
+            "action": refused.action,
+            "occurred_at": records.iso(refused.occurred_at),
+            "actor": refused.actor_display,
+            "actor_id": refused.actor_id,
+            "username": refused.username,
+            "object": {"type": refused.object_type, "id": refused.object_id},
+            "reason": refused.reason,
+            "ip_address": refused.ip_address,
+            "method": refused.method,
+            "path": refused.path,
+            "token_id": refused.token_id,
+            "request_id": refused.request_id,
+        }
+    )
+    _append(refusal_entry_id(refused.pk), EntryType.GOVERNANCE, leaf)
+
+
 def _scopes(event: Any) -> list[tuple[Any, str]]:
     from governance.models import Deployment, ReleaseRequest
 

@@ -13,6 +13,7 @@ from governance.services.accounts import (
 from governance.services.gate import GateResult, gate_check, gate_facts
 from governance.services.workflow import (
     SeparationOfDutiesError,
+    SignaturePasswordError,
     approval_checklist,
     approval_policy_publish,
     blocking_findings,
@@ -37,6 +38,7 @@ __all__ = [
     "GateResult",
     "IssuedToken",
     "SeparationOfDutiesError",
+    "SignaturePasswordError",
     "account_create",
     "api_token_create",
     "api_token_revoke",

@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audits import services as audit_services
+from audits.models import RefusalKind
 from governance.choices import (
     OPEN_STATES,
     FindingSeverity,
@@ -57,6 +58,18 @@ class SeparationOfDutiesError(PermissionDenied):
     """The actor holds a role that separation of duties excludes from this act."""
 
 
+class SignaturePasswordError(PermissionDenied):
+    """The password re-entered to sign is not the signer's."""
+
+
+def _refusal_kind(exc: PermissionDenied) -> str:
+    if isinstance(exc, SeparationOfDutiesError):
+        return RefusalKind.SEPARATION_OF_DUTIES
+    if isinstance(exc, SignaturePasswordError):
+        return RefusalKind.SIGNATURE_PASSWORD
+    return RefusalKind.PERMISSION
+
+
 def records_refusals(action: str) -> Callable[[F], F]:
     """Record any PermissionDenied of the wrapped service as a RefusedAction."""
 
@@ -76,6 +89,7 @@ def records_refusals(action: str) -> Callable[[F], F]:
                     action=action,
                     obj=target,
                     reason=str(exc),
+                    kind=_refusal_kind(exc),
                 )
                 raise
 
@@ -151,7 +165,7 @@ def _check_independent(actor: Any, request: ReleaseRequest, act: str) -> None:
 
 def _check_password(actor: Any, password: str) -> None:
     if not password or not actor.check_password(password):
-        raise PermissionDenied(
+        raise SignaturePasswordError(
             "The password is not correct; the signature was not applied."
         )
 

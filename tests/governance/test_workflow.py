@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from audits.models import AuditEvent, RefusedAction
+from audits.models import AuditEvent, RefusalKind, RefusedAction
 from governance import services, tasks
 from governance.choices import RequestState
 from governance.exceptions import Conflict
@@ -142,10 +142,14 @@ def _assert_refused(
     assert AuditEvent.objects.count() == audits
     assert Signature.objects.count() == signatures
     refusals = [
-        (r.actor_id, r.action, r.reason)
+        (r.actor_id, r.action, r.reason, r.kind)
         for r in RefusedAction.objects.filter(id__gt=last_refusal)
     ]
-    assert refusals == [(actor.pk, action, message)]
+    kind = {
+        services.SeparationOfDutiesError: RefusalKind.SEPARATION_OF_DUTIES,
+        services.SignaturePasswordError: RefusalKind.SIGNATURE_PASSWORD,
+    }.get(exc_type, RefusalKind.PERMISSION)
+    assert refusals == [(actor.pk, action, message, kind)]
 
 
 def _request_state(rr: ReleaseRequest) -> Callable[[], Any]:
@@ -822,7 +826,7 @@ def test_an_approval_without_the_right_password_is_refused(
             actor=risk_officer, request=rr, password=password
         ),
         actor=risk_officer,
-        exc_type=PermissionDenied,
+        exc_type=services.SignaturePasswordError,
         message="The password is not correct; the signature was not applied.",
         action="governance.request.approve",
         snapshot=_request_state(rr),
@@ -845,7 +849,7 @@ def test_a_validation_without_the_right_password_is_refused(
             actor=validator, request=rr, outcome="approve", password=password
         ),
         actor=validator,
-        exc_type=PermissionDenied,
+        exc_type=services.SignaturePasswordError,
         message="The password is not correct; the signature was not applied.",
         action="governance.request.record_validation",
         snapshot=_request_state(rr),
@@ -863,7 +867,7 @@ def test_a_rejection_without_the_password_is_refused(
             actor=risk_officer, request=rr, password="", comment="No."
         ),
         actor=risk_officer,
-        exc_type=PermissionDenied,
+        exc_type=services.SignaturePasswordError,
         message="The password is not correct; the signature was not applied.",
         action="governance.request.reject",
         snapshot=_request_state(rr),
