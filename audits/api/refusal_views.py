@@ -109,7 +109,8 @@ def _refusal_row(row: audit_selectors.RefusalRow) -> dict[str, Any]:
 
 
 class RefusalListApi(APIView):
-    permission_classes = [HasModelPermission]
+    # The defaults (authenticated, token scope) and the model permission.
+    permission_classes = [*APIView.permission_classes, HasModelPermission]
     permission_by_method = {"GET": audit_selectors.PERM_REFUSALS}
     required_scope = TokenScope.AUDIT_READ
 
