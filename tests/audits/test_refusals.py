@@ -375,3 +375,20 @@ def test_text_from_a_hostile_request_is_shown_escaped(
     html = _login(auditor).get(PAGE).content.decode()
     assert "<script>alert" not in html
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;\ufffd" in html
+
+
+def test_the_admin_lists_refusals_read_only(
+    refusals: Refusals,  # noqa: F811
+    admin_client: Client,
+) -> None:
+    url = "/admin/audits/refusedaction/"
+    response = admin_client.get(f"{url}?kind=locked_out")
+    assert response.status_code == 200
+    assert "203.0.113.2" in response.content.decode()
+    refused = refusals.by_kind[RefusalKind.LOCKED_OUT]
+    assert admin_client.get(f"{url}add/").status_code == 403
+    change = admin_client.post(f"{url}{refused.pk}/change/", {"reason": "x"})
+    assert change.status_code == 403
+    assert admin_client.post(f"{url}{refused.pk}/delete/").status_code == 403
+    refused.refresh_from_db()
+    assert refused.reason == "Locked out after 5 failed sign-ins."
