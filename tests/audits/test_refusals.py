@@ -392,3 +392,28 @@ def test_the_admin_lists_refusals_read_only(
     assert admin_client.post(f"{url}{refused.pk}/delete/").status_code == 403
     refused.refresh_from_db()
     assert refused.reason == "Locked out after 5 failed sign-ins."
+
+
+def test_a_longer_page_costs_no_more_queries(
+    refusals: Refusals,  # noqa: F811
+    auditor: Any,
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    api = client_for(auditor)
+    client = _login(auditor)
+    # warm up: the first request of a token or session records its first use
+    api.get(API)
+    client.get(PAGE)
+    counts = []
+    for limit in (1, 7):
+        with CaptureQueriesContext(connection) as api_queries:
+            assert api.get(API, {"limit": limit}).status_code == 200
+        counts.append([q["sql"] for q in api_queries.captured_queries])
+    assert len(counts[0]) == len(counts[1]), counts
+    with CaptureQueriesContext(connection) as page_queries:
+        assert client.get(PAGE).status_code == 200
+    with CaptureQueriesContext(connection) as filtered_queries:
+        assert client.get(f"{PAGE}?kind=locked_out").status_code == 200
+    assert len(page_queries) == len(filtered_queries)
