@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from audits.evidence import collect
+from audits.evidence import collect, pdfa
 from audits.models import RefusalKind
 from audits.services import actor_display_name
 from tests.audits.evidence.test_pack_format import page_texts
@@ -118,6 +118,7 @@ def test_period_pack_shows_each_kind_of_refusal_in_pdf_and_source(
     }
     # and the PDF's section names each kind, who, the address and the reason
     pdf = pdf_of(content)
+    assert pdfa.pdfa3b_problems(pdf) == []
     words = _section_words(pdf, tmp_path)
     for refused in refusals.by_kind.values():
         label = str(RefusalKind(refused.kind).label)
