@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from audits.models import AuditEvent
+from audits.models import AuditEvent, RefusedAction
 from governance.admin_mixins import ReadOnlyAdminMixin
 
 
@@ -15,6 +15,23 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     list_filter = ["event_type", "object_type"]
     search_fields = ["object_id", "object_repr", "actor_display", "request_id"]
+    date_hierarchy = "occurred_at"
+
+
+@admin.register(RefusedAction)
+class RefusedActionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "occurred_at",
+        "kind",
+        "actor_display",
+        "username",
+        "ip_address",
+        "action",
+        "object_type",
+        "object_id",
+    ]
+    list_filter = ["kind", "object_type"]
+    search_fields = ["=username", "actor_display", "=ip_address", "request_id"]
     date_hierarchy = "occurred_at"
 
 

@@ -137,11 +137,81 @@ def ledger_demo_load(*, data_dir: Path, artifacts_dir: Path, users: Any) -> Ledg
     result.log.append(f"{len(outcomes)} outcomes appended")
     size = _drain()
     result.log.append(f"ledger sequenced: {size} entries under a signed checkpoint")
+    _refusals(version=version, users=users, key=issued.token, result=result)
     _monitoring_reports(version=version, risk_officer=users["risk"], result=result)
     _evidence_pack(version=version, auditor=users["auditor"], result=result)
     _drain()  # the reports' and the pack's audit events are governance leaves too
     result.loaded = True
     return result
+
+
+def _refusals(*, version: Any, users: Any, key: Any, result: LedgerDemo) -> None:
+    """A few refused attempts for the auditor's Refused actions page (fewer than
+    the alert threshold): two failed sign-ins of the developer, a wrong signature
+    password and the scoring service's ingest key used on the gate."""
+    from audits import services as audit_services
+    from audits.models import RefusalKind
+    from governance import context
+
+    attempts: list[tuple[str, str, str, dict[str, Any]]] = [
+        (
+            "192.0.2.10",
+            "POST",
+            "/accounts/login/",
+            {
+                "actor": None,
+                "action": "auth.login",
+                "reason": "Wrong user name or password.",
+                "kind": RefusalKind.LOGIN_FAILED,
+                "username": users["dev"].username,
+            },
+        ),
+        (
+            "192.0.2.10",
+            "POST",
+            "/accounts/login/",
+            {
+                "actor": None,
+                "action": "auth.login",
+                "reason": "Wrong user name or password.",
+                "kind": RefusalKind.LOGIN_FAILED,
+                "username": users["dev"].username,
+            },
+        ),
+        (
+            "198.51.100.20",
+            "POST",
+            f"/models/{CREDIT_SLUG}/versions/{VERSION}",
+            {
+                "actor": users["risk"],
+                "action": "governance.request.approve",
+                "obj": version,
+                "reason": "The password is not yours.",
+                "kind": RefusalKind.SIGNATURE_PASSWORD,
+            },
+        ),
+        (
+            "203.0.113.30",
+            "POST",
+            "/api/v1/gate/decisions",
+            {
+                "actor": users["pipeline"],
+                "action": "governance.gate.check",
+                "reason": "This token does not carry the scope this operation needs.",
+                "kind": RefusalKind.TOKEN_SCOPE,
+                "token": key,
+            },
+        ),
+    ]
+    for ip_address, method, path, attempt in attempts:
+        origin = context.origin.set(
+            context.Origin(ip_address=ip_address, method=method, path=path)
+        )
+        try:
+            audit_services.refused_action_record(**attempt)
+        finally:
+            context.origin.reset(origin)
+    result.log.append(f"{len(attempts)} refused attempts (/audits/refusals)")
 
 
 def _monitoring_reports(*, version: Any, risk_officer: Any, result: LedgerDemo) -> None:

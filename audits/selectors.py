@@ -1,5 +1,6 @@
 """Reads for the auditor workspace: finding recorded predictions, and the access
-log (who viewed what, :func:`access_log_for_user`).
+log (who viewed what, :func:`access_log_for_user`) and the refused actions
+(:func:`refusal_list_for_user`).
 
 The ledger keeps a prediction's fields only inside its leaf (canonical JSON bytes),
 and no table indexes them: the rollups count predictions per hour but keep no ids,
@@ -36,7 +37,7 @@ from audits import services as audit_services
 from audits import trail
 from audits.ledger import governance, records
 from audits.ledger.models import EntryType, LedgerEntry, LedgerHead
-from audits.models import AuditEvent
+from audits.models import AuditEvent, RefusalKind, RefusedAction
 from registry import selectors as registry_selectors
 from registry.models import ModelVersion
 
@@ -189,17 +190,19 @@ class AccessKind:
     PACK_REQUESTED = "audits.evidence_pack.requested"
     PACK_DOWNLOADED = "audits.evidence_pack.downloaded"
     LOG = audit_services.ACCESS_LOG_VIEWED
+    REFUSALS = audit_services.REFUSALS_VIEWED
 
     LABELS = {
         TRAIL: "Viewed a prediction's trail",
         PACK_REQUESTED: "Requested an evidence pack",
         PACK_DOWNLOADED: "Downloaded an evidence pack",
         LOG: "Viewed the access log",
+        REFUSALS: "Viewed the refused actions",
     }
     FILTERS = {
         "trails": (TRAIL,),
         "packs": (PACK_REQUESTED, PACK_DOWNLOADED),
-        "log": (LOG,),
+        "log": (LOG, REFUSALS),
     }
 
 
@@ -311,3 +314,164 @@ def access_log_for_user(
             )
         )
     return AccessLog(rows=rows, older=older)
+
+
+# --- Refused actions: what was attempted and refused ----------------------------------
+
+PERM_REFUSALS = "audits.view_refusedaction"
+REFUSAL_PAGE = 50
+# The object filter: "app.model" or "app.model:id".
+REFUSAL_OBJECT_PATTERN = r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*(:[A-Za-z0-9_-]{1,100})?$"
+
+
+@dataclass(frozen=True)
+class RefusalRow:
+    refusal_id: int
+    occurred_at: datetime
+    kind: str
+    kind_label: str
+    who: str  # the actor's display name, or the account name tried
+    username: str
+    action: str
+    object_type: str
+    object_id: str
+    reason: str
+    ip_address: str | None
+    method: str
+    path: str
+    token_id: int | None
+    request_id: str
+    seq: int | None  # its ledger leaf; None while it waits to be sequenced
+
+
+@dataclass(frozen=True)
+class RefusalLog:
+    rows: list[RefusalRow]
+    older: int | None  # the refusal id to continue before, if there are older rows
+
+
+def refusal_who(refused: RefusedAction) -> str:
+    """Who tried: the signed-in actor, else the account name tried, else anonymous."""
+    if refused.actor_id is not None:
+        return refused.actor_display
+    if refused.username:
+        return refused.username
+    return "anonymous"
+
+
+def refusal_seqs(refusal_ids: list[int]) -> dict[int, int]:
+    """The ledger ``seq`` of each refusal already sequenced, by refusal id."""
+    entry_ids = {governance.refusal_entry_id(pk): pk for pk in refusal_ids}
+    return {
+        entry_ids[entry_id]: seq
+        for entry_id, seq in LedgerEntry.objects.filter(
+            entry_id__in=list(entry_ids)
+        ).values_list("entry_id", "seq")
+    }
+
+
+def refusal_list_for_user(
+    *,
+    user: Any,
+    kind: str | None = None,
+    who: str | None = None,
+    address: str | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    before: int | None = None,
+    limit: int = REFUSAL_PAGE,
+) -> RefusalLog:
+    """Refused attempts (failed sign-ins, lockouts, wrong signature passwords,
+    separation-of-duties, permission and token refusals), newest first, ``limit``
+    at a time (continue with ``before``).
+
+    ``who`` matches the account name (of the actor or the one tried) exactly,
+    ignoring case, or part of the actor's display name; ``address`` the client
+    address exactly; ``object_type`` (``app.model``) with an optional
+    ``object_id`` the object the attempt was on. Each row is insert-only and a
+    ledger leaf, whose ``seq`` is returned with it. Raises PermissionDenied
+    unless the user may see refusals (auditors, administrators).
+    """
+    if not user.has_perm(PERM_REFUSALS):
+        raise PermissionDenied("Your role may not see refused actions.")
+    refusals = RefusedAction.objects.all()
+    if kind:
+        refusals = refusals.filter(kind=kind)
+    if who:
+        refusals = refusals.filter(
+            Q(username__iexact=who)
+            | Q(actor__username__iexact=who)
+            | Q(actor_display__icontains=who)
+        )
+    if address:
+        refusals = refusals.filter(ip_address=address)
+    if object_type:
+        refusals = refusals.filter(object_type=object_type)
+        if object_id:
+            refusals = refusals.filter(object_id=object_id)
+    if start is not None:
+        refusals = refusals.filter(occurred_at__gte=start)
+    if end is not None:
+        refusals = refusals.filter(occurred_at__lt=end)
+    if before is not None:
+        refusals = refusals.filter(pk__lt=before)
+    page = list(refusals.order_by("-pk")[: limit + 1])
+    older = page[limit - 1].pk if len(page) > limit else None
+    page = page[:limit]
+    seqs = refusal_seqs([r.pk for r in page])
+    labels = dict(RefusalKind.choices)
+    rows = [
+        RefusalRow(
+            refusal_id=r.pk,
+            occurred_at=r.occurred_at,
+            kind=r.kind,
+            kind_label=str(labels.get(r.kind, r.kind)),
+            who=refusal_who(r),
+            username=r.username,
+            action=r.action,
+            object_type=r.object_type,
+            object_id=r.object_id,
+            reason=r.reason,
+            ip_address=r.ip_address,
+            method=r.method,
+            path=r.path,
+            token_id=r.token_id,
+            request_id=r.request_id,
+            seq=seqs.get(r.pk),
+        )
+        for r in page
+    ]
+    return RefusalLog(rows=rows, older=older)
+
+
+def refusal_filters(data: dict[str, Any]) -> dict[str, Any]:
+    """The selector's filters from the cleaned filter form (or API query)."""
+    object_type, _, object_id = (data.get("object") or "").partition(":")
+    return {
+        "kind": data.get("kind") or None,
+        "who": (data.get("who") or "").strip() or None,
+        "address": data.get("address") or None,
+        "object_type": object_type or None,
+        "object_id": object_id or None,
+        "start": data.get("start"),
+        "end": data.get("end"),
+    }
+
+
+def refusal_recorded_filters(data: dict[str, Any]) -> dict[str, Any]:
+    """The filters of a reading of the refused actions, as recorded."""
+    recorded: dict[str, Any] = {
+        "kind": data.get("kind"),
+        "who": (data.get("who") or "").strip(),
+        "address": data.get("address"),
+        "object": data.get("object"),
+        "start": data.get("start"),
+        "end": data.get("end"),
+        "before": data.get("before"),
+    }
+    return {
+        key: value.isoformat() if hasattr(value, "isoformat") else value
+        for key, value in recorded.items()
+    }

@@ -7,8 +7,10 @@ import time
 
 from celery import shared_task
 
+from audits import services as audit_services
 from audits.evidence import services as evidence_services
 from audits.ledger import services
+from audits.models import AuditEvent
 from audits.monitoring import rollup
 from audits.monitoring import services as monitoring_services
 from governance import exceptions
@@ -86,3 +88,27 @@ def monitoring_rollup_task(max_entries: int = 200_000) -> int:
 def evidence_pack_build_task(pack_id: int) -> str:
     """Build one queued evidence pack; its row records the status and any error."""
     return evidence_services.evidence_pack_build(pack_id=pack_id).status
+
+
+@shared_task(
+    name="audits.refusal_alert_notify",
+    soft_time_limit=30,
+    time_limit=45,
+    # Only delivery (network) errors are worth retrying; webhook errors never raise.
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=3,
+)
+def refusal_alert_notify_task(event_id: int) -> None:
+    """Notify the administrators of a refusal alert; an unknown id is logged."""
+    event = (
+        AuditEvent.objects.filter(
+            pk=event_id, event_type=audit_services.REFUSAL_ALERT_RAISED
+        )
+        .select_related("actor")
+        .first()
+    )
+    if event is None:
+        logger.error("refusal alert %s does not exist", event_id)
+        return
+    audit_services.refusal_alert_notify(event=event)

@@ -13,6 +13,7 @@ urlpatterns = [
     path("predictions/<uuid:prediction_id>", web_views.trail, name="trail"),
     path("ledger-public-key.pem", web_views.public_key, name="public_key"),
     path("access-log", web_views.access_log, name="access_log"),
+    path("refusals", web_views.refusals, name="refusals"),
     path("monitoring/", monitoring_views.monitoring, name="monitoring"),
     path("reports/<int:pk>", monitoring_views.report, name="report"),
     path(

@@ -1,7 +1,7 @@
 """Auditor pages, under /audits/: the search (by prediction id, or by version
 and time range with an optional trace id), the trail of a prediction, the
-ledger's public key for offline verification, and the access log (who viewed
-what).
+ledger's public key for offline verification, the access log (who viewed
+what) and the refused actions (what was attempted and refused).
 
 The trail selector checks the permission (403) and answers 404 for an id that is
 not a recorded prediction; every trail page shown is recorded as an audit event.
@@ -25,7 +25,7 @@ from audits import services as audit_services
 from audits import trail as trail_selectors
 from audits.ledger import services as ledger_services
 from audits.ledger.models import LedgerCheckpoint
-from audits.models import AuditEvent
+from audits.models import AuditEvent, RefusalKind
 from governance import attestations
 from governance.exceptions import Conflict
 from governance.views import page
@@ -231,7 +231,7 @@ class AccessLogForm(forms.Form):
             ("", "Every kind"),
             ("trails", "Trail views"),
             ("packs", "Evidence packs"),
-            ("log", "Views of this log"),
+            ("log", "Views of the logs"),
         ],
     )
     start = forms.DateTimeField(
@@ -325,6 +325,107 @@ def access_log(request: HttpRequest) -> HttpResponse:
                 _query(data, before=log.older) if log and log.older else ""
             ),
             "page_size": selectors.ACCESS_PAGE,
+        },
+        status=status,
+    )
+
+
+# --- Refused actions --------------------------------------------------------------
+
+
+class RefusalFilterForm(forms.Form):
+    """The refused actions' filters; every field is optional. Times are UTC."""
+
+    label_suffix = ""
+
+    kind = forms.ChoiceField(
+        label="Kind",
+        required=False,
+        choices=[("", "Every kind"), *RefusalKind.choices],
+    )
+    who = forms.CharField(
+        label="Person",
+        required=False,
+        max_length=150,
+        help_text="The account name tried, or part of a person's name.",
+    )
+    address = forms.GenericIPAddressField(
+        label="Address", required=False, help_text="The client's IP address."
+    )
+    object = forms.RegexField(
+        label="Object",
+        required=False,
+        max_length=200,
+        regex=selectors.REFUSAL_OBJECT_PATTERN,
+        error_messages={
+            "invalid": "Enter an object as app.model or app.model:id, "
+            "e.g. governance.releaserequest:12."
+        },
+        help_text="e.g. governance.releaserequest:12, or registry.modelversion.",
+    )
+    start = forms.DateTimeField(
+        label="From (UTC)",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    end = forms.DateTimeField(
+        label="Before (UTC)",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput())
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        for name in ("start", "end"):
+            if data.get(name) is not None:
+                data[name] = data[name].replace(tzinfo=UTC)
+        start, end = data.get("start"), data.get("end")
+        if start is not None and end is not None and end <= start:
+            self.add_error("end", "The range must end after it starts.")
+        return data
+
+
+@page
+@require_GET
+def refusals(request: HttpRequest) -> HttpResponse:
+    """Refused attempts, newest first, filterable; reading them is recorded as an
+    access (it shows in the access log)."""
+    user: Any = request.user
+    if not user.has_perm(selectors.PERM_REFUSALS):
+        raise PermissionDenied("Your role may not see refused actions.")
+    form = RefusalFilterForm(request.GET or None)
+    log = None
+    status = 200
+    data: dict[str, Any] = {}
+    if request.GET and not form.is_valid():
+        status = 400
+    else:
+        data = form.cleaned_data if request.GET else {}
+        log = selectors.refusal_list_for_user(
+            user=user,
+            before=data.get("before"),
+            limit=selectors.REFUSAL_PAGE,
+            **selectors.refusal_filters(data),
+        )
+        audit_services.refusals_view_record(
+            actor=user, filters=selectors.refusal_recorded_filters(data)
+        )
+    return render(
+        request,
+        "audits/refusals.html",
+        {
+            "form": form,
+            "log": log,
+            "filtered": any(
+                data.get(name) not in (None, "") for name in data if name != "before"
+            ),
+            "paged": bool(data.get("before")),
+            "newest_query": _query(data, before=None),
+            "older_query": (
+                _query(data, before=log.older) if log and log.older else ""
+            ),
+            "page_size": selectors.REFUSAL_PAGE,
         },
         status=status,
     )

@@ -324,6 +324,12 @@ MODELGOV_NAMESPACE_ENVIRONMENTS = {
 MODELGOV_ATTESTATION_KEY = envsecret("MODELGOV_ATTESTATION_KEY") or ""
 # Optional webhook that receives workflow notifications (JSON POST).
 MODELGOV_NOTIFY_WEBHOOK_URL = os.environ.get("MODELGOV_NOTIFY_WEBHOOK_URL", "")
+# Refused attempts by one account or one address that alert the administrators:
+# this many (0: never) within this many minutes (docs/user-guide/audit-trail.md).
+MODELGOV_REFUSAL_ALERT_THRESHOLD = envint("MODELGOV_REFUSAL_ALERT_THRESHOLD", 5)
+MODELGOV_REFUSAL_ALERT_WINDOW_MINUTES = envint(
+    "MODELGOV_REFUSAL_ALERT_WINDOW_MINUTES", 15
+)
 # The prediction ledger (docs/operations.md, "Detection"). Its origin line and the
 # Ed25519 private key (PEM) that signs its checkpoints; without a key the
 # attestation key signs. The signer keeps the last checkpoint it signed in

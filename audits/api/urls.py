@@ -2,7 +2,13 @@
 
 from django.urls import path
 
-from audits.api import evidence_views, ingest_views, report_views, trail_views
+from audits.api import (
+    evidence_views,
+    ingest_views,
+    refusal_views,
+    report_views,
+    trail_views,
+)
 
 TRAIL = "predictions/<uuid:prediction_id>"
 
@@ -55,4 +61,5 @@ urlpatterns = [
         name="api-evidence-pack-file",
     ),
     path("access-log", evidence_views.AccessLogApi.as_view(), name="api-access-log"),
+    path("refusals", refusal_views.RefusalListApi.as_view(), name="api-refusals"),
 ]

@@ -9,7 +9,8 @@ CSV sources, and renders the pack's HTML from ``audits/evidence/version_pack.htm
 :func:`period_pack_content` does the same for one model over a period (e.g. a
 quarter): the predictions volume per version and day, the monitoring reports and
 alerts, the approvals decided and the deployments made in the period
-(``audits/evidence/period_pack.html``).
+and the refused actions on the model and of its people in the period
+(``audits/evidence/period_pack.html``; scope in :mod:`audits.evidence.refusals`).
 
 Everything is bounded by ``as_of``: a row created after it is left out, and mutable
 rows (requests, findings, the version and the model) are shown as they stood at
@@ -40,6 +41,7 @@ from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from audits import trail
+from audits.evidence import refusals as pack_refusals
 from audits.evidence import render
 from audits.evidence.manifest import Source, manifest_of
 from audits.ledger import checkpoint, fsck, records, witness
@@ -946,6 +948,7 @@ PERIOD_TOC = (
     ("alerts", "Alerts"),
     ("approvals", "Approvals and e-signatures"),
     ("deployments", "Deployments"),
+    ("refusals", "Refused actions"),
     ("ledger", "Ledger integrity statement"),
 )
 VOLUME_COLUMNS = ("day", "version", "environment", "predictions")
@@ -1154,6 +1157,13 @@ def period_pack_content(
         by_version[row["version"]] += row["predictions"]
     shadow = [a for a in alert_data if a["kind"] == SHADOW_ALERT]
     period_iso = {"start": _iso(period_start), "end": _iso(period_end)}
+    refusals = pack_refusals.period_refusals(
+        model=model,
+        period_start=period_start,
+        period_end=period_end,
+        as_of=as_of,
+        ledger_size=ledger_size,
+    )
 
     sources = [
         _csv_source("volume.csv", VOLUME_COLUMNS, volume_rows),
@@ -1173,6 +1183,7 @@ def period_pack_content(
             {"period": period_iso, "requests": request_data, "signatures": signatures},
         ),
         _csv_source("deployments.csv", PERIOD_DEPLOYMENT_COLUMNS, deployment_rows),
+        _json_source("refusals.json", {"period": period_iso, **refusals}),
         _json_source("ledger_integrity.json", integrity),
     ]
     manifest = manifest_of(
@@ -1216,6 +1227,7 @@ def period_pack_content(
             "requests": _shown(request_data),
             "signatures": _shown(signatures),
             "deployment_rows": _shown(deployment_rows),
+            "refusals": _shown(refusals),
             "integrity": _shown(integrity),
         }
     )

@@ -135,6 +135,11 @@ def _post_webhook(url: str, payload: dict[str, Any]) -> bool:
     return True
 
 
+def webhook_post(url: str, payload: dict[str, Any]) -> bool:
+    """POST ``payload`` as JSON to ``url``; failures are logged, never raised."""
+    return _post_webhook(url, payload)
+
+
 def notify_request_event(*, request: ReleaseRequest, event: str) -> None:
     """Email the people ``event`` concerns and POST it to the webhook, if set.
 

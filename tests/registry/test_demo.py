@@ -373,6 +373,7 @@ def test_demo_records_predictions_and_outcomes_in_the_ledger(
 
     from audits.ledger import fsck
     from audits.ledger.models import Alert, EntryType, LedgerEntry, LedgerQueue
+    from audits.models import RefusedAction
     from audits.monitoring.models import MonitoringReport
 
     # then 400 scored applications and 150 outcomes are sequenced, nothing waits
@@ -382,7 +383,10 @@ def test_demo_records_predictions_and_outcomes_in_the_ledger(
     assert counts[EntryType.PREDICTION] == 400
     assert counts[EntryType.OUTCOME] == 150
     assert counts[EntryType.DEPLOYMENT_STATE] == 1
-    assert counts[EntryType.GOVERNANCE] == AuditEvent.objects.count()
+    # governance leaves: every audit event and every refused attempt
+    assert counts[EntryType.GOVERNANCE] == (
+        AuditEvent.objects.count() + RefusedAction.objects.count()
+    )
     assert LedgerQueue.objects.count() == 0
     # without an approval in force, every prediction is a shadow one: one alert
     alert = Alert.objects.get(kind="shadow_model")
@@ -455,3 +459,26 @@ def test_a_demo_trail_shows_the_papers_and_deployment_in_force(
     assert deployment.reported_at <= datetime.fromisoformat(found.predicted_at)
     assert [p.title for p in found.papers if p.kind == "card"] == ["Model card"]
     assert len([p for p in found.papers if p.kind == "document"]) == 4
+
+
+def test_the_demo_auditor_sees_the_demos_refused_attempts(demo: Any, db: Any) -> None:
+    from django.test import Client
+
+    from audits.models import RefusedAction
+
+    # then four refusals, below the alert threshold, each a ledger leaf
+    assert sorted(RefusedAction.objects.values_list("kind", flat=True)) == [
+        "login_failed",
+        "login_failed",
+        "signature_password",
+        "token_scope",
+    ]
+    alerts = AuditEvent.objects.filter(event_type="audits.refusals.alert_raised")
+    assert not alerts.exists()
+    assert "4 refused attempts (/audits/refusals)" in demo["output"]
+    # and the auditor reads them on the page
+    client = Client()
+    client.force_login(get_user_model().objects.get(username="auditor"))
+    response = client.get("/audits/refusals")
+    assert response.status_code == 200
+    assert response.content.decode().count("Wrong user name or password.") == 2
