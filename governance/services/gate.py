@@ -160,8 +160,9 @@ def gate_check(
 
     The subject is named by model and version, or by artifact digest (then any
     registered version with that digest that is approved allows: the approval binds
-    the bytes). Only versions of models ``actor`` may see are judged for the answer;
-    about any other the answer is the one for a model that does not exist
+    the bytes). Only versions of models ``actor`` may see (the system, ``None``,
+    sees all) are judged for the answer; about any other the answer is the one
+    for a model that does not exist
     (``GateResult.concealed``), while the record keeps the full decision. Every
     decision is stored with its inputs and reason, and is an audit event
     (``governance.gate.decided``).
@@ -170,11 +171,15 @@ def gate_check(
     candidates = _resolve(model=model, version=version, artifact_sha256=artifact_sha256)
     # Only models the caller may see are judged for its answer. When every match is
     # hidden, they are judged for the record and the caller is told what it would
-    # be told about a model that does not exist.
-    visible_ids = registry_selectors.model_ids_visible_to(
-        user=actor, model_ids=[c.model_id for c in candidates]
-    )
-    visible = [c for c in candidates if c.model_id in visible_ids]
+    # be told about a model that does not exist. The system itself (actor None: the
+    # expiry sweep, benchmarks, shell) sees everything; API callers are accounts.
+    if actor is None:
+        visible = list(candidates)
+    else:
+        visible_ids = registry_selectors.model_ids_visible_to(
+            user=actor, model_ids=[c.model_id for c in candidates]
+        )
+        visible = [c for c in candidates if c.model_id in visible_ids]
     concealed = bool(candidates) and not visible
     decision: gate.Decision | None = None
     chosen: ModelVersion | None = None
