@@ -370,3 +370,16 @@ def test_auditor_reads_the_concealed_decision_in_full(
         "credit-risk; the rules said: allowed"
     )
     assert body["reasons"][2].startswith("credit-risk 1.0.0 is approved for production")
+
+
+def test_the_systems_own_gate_checks_are_not_concealed(
+    approval: ReleaseRequest,
+) -> None:
+    # when the system itself asks (no account: the expiry sweep, benchmarks)
+    result = services.gate_check(
+        actor=None, environment="production", model="credit-risk", version="1.0.0"
+    )
+    # then it is judged in full
+    assert result.concealed is False
+    assert result.decision.allowed is True
+    assert "concealed" not in result.record.inputs
