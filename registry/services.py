@@ -237,7 +237,7 @@ def _model_update(*, actor: Any, model: Model, data: Mapping[str, Any]) -> Model
             team["owner"] = owner
     if "developers" in data:
         developers = _users_by_username("developers", data["developers"])
-        if _usernames_of(developers) != developers_before:
+        if set(_usernames_of(developers)) != set(developers_before):
             team["developers"] = developers
     if team and not actor.has_perm("registry.govern_model"):
         raise TeamChangeRefused(TEAM_CHANGE_MESSAGE.format(slug=model.slug))

@@ -82,7 +82,10 @@ def test_developer_may_still_edit_other_fields_with_the_team_unchanged(
     services.model_update(
         actor=developer,
         model=credit_model,
-        data={"name": "Credit PD v2", "developers": ["pipeline-bot", "dana"]},
+        data={
+            "name": "Credit PD v2",
+            "developers": ["pipeline-bot", "dana", "dana"],
+        },
     )
     # then the name changed, and there is no team event nor refusal
     assert Model.objects.get(pk=credit_model.pk).name == "Credit PD v2"
