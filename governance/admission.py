@@ -35,6 +35,14 @@ ANNOTATION_DIGEST = "modelgov.io/artifact-sha256"
 ANNOTATION_MODEL = "modelgov.io/model"
 ANNOTATION_VERSION = "modelgov.io/version"
 GATED_OPERATIONS = frozenset({"CREATE", "UPDATE"})
+# Strict admission (MODELGOV_ADMISSION_STRICT lists the environments): in a namespace
+# mapped to one of them, only gated operations and workloads that name their model
+# are admitted.
+STRICT_UNANNOTATED = (
+    "strict admission admits only workloads that name their model: annotate "
+    f"{ANNOTATION_DIGEST} (or {ANNOTATION_MODEL} + {ANNOTATION_VERSION}), or run "
+    "workloads that serve no model in a namespace the gate does not watch"
+)
 # Kubernetes truncates long warnings; keep each within its advice.
 WARNING_MAX_CHARS = 120
 
@@ -312,6 +320,16 @@ def extract_model_references(obj: Mapping[str, Any] | None) -> Extraction:
         workload=kind,
         governed=True,
         problem=f"the modelgov gate does not handle {api_version or '?'} {kind or '?'} objects",
+    )
+
+
+def strict_operation_message(review: AdmissionRequest, *, environment: str) -> str:
+    """The denial of an operation other than CREATE/UPDATE under strict admission."""
+    what = f"{review.kind or '?'} {review.namespace}/{review.name}"
+    return (
+        f"modelgov denied {review.operation} of {what} in {environment}: strict "
+        "admission gates only CREATE and UPDATE, and the webhook configuration "
+        "sends no other operation"
     )
 
 

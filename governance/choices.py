@@ -10,6 +10,8 @@ class Role(models.TextChoices):
     AUDITOR = "auditor", "Auditor"
     ADMINISTRATOR = "administrator", "Administrator"
     SERVICE_ACCOUNT = "service_account", "Service account"
+    # Asks the gate about any model (admission webhook, deploy pipelines); nothing else.
+    GATEKEEPER = "gatekeeper", "Gatekeeper"
 
 
 class TokenScope(models.TextChoices):

@@ -9,6 +9,7 @@ allows.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +23,18 @@ class Subject:
     version: str
     artifact_sha256: str
     content_digest: str  # empty while the version is a draft
+    model_status: str = ""  # the inventory status of the model (registry ModelStatus)
+
+
+# Inventory statuses under which no version of the model may be promoted, whatever
+# its approvals say (registry.choices.ModelStatus values). No policy overrides this:
+# to promote again, the risk function sets the model back in use (ADR 0025).
+BLOCKED_MODEL_STATUSES = frozenset({"suspended", "retired"})
+
+
+# The answer for a request naming no registered version. It is also the whole answer
+# a caller gets about a model it may not see (see :func:`concealed`).
+NO_SUBJECT = "no registered model version matches the request"
 
 
 @dataclass(frozen=True)
@@ -109,11 +122,15 @@ def decide(facts: GateInput) -> Decision:
         known = ", ".join(sorted(facts.known_environments))
         return _deny(f"unknown environment {env!r}; known: {known}")
     if s is None:
-        return _deny("no registered model version matches the request")
+        return _deny(NO_SUBJECT)
     if facts.requested_digest and facts.requested_digest != s.artifact_sha256:
         return _deny(
             f"the artifact digest {facts.requested_digest} is not the one registered for "
             f"{s.model} {s.version}"
+        )
+    if s.model_status in BLOCKED_MODEL_STATUSES:
+        return _deny(
+            f"the model {s.model} is {s.model_status}: no version of it may be promoted"
         )
     if not s.content_digest:
         return _deny(
@@ -157,4 +174,18 @@ def decide(facts: GateInput) -> Decision:
         ),
         reasons=(),
         approval=current,
+    )
+
+
+def concealed(facts: GateInput) -> Decision:
+    """The answer for a caller who may not see ``facts.subject``'s model.
+
+    Exactly the answer for a request that names no registered version (an unknown
+    environment is still named, as it would be then): nothing about the model, its
+    approvals, revocations or findings. The caller records the full decision apart.
+    """
+    return decide(
+        dataclasses.replace(
+            facts, subject=None, approvals=(), blocking_findings=(), requested_digest=""
+        )
     )

@@ -122,6 +122,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "governance.view_deployment",
         "governance.check_gate",
     ],
+    # The admission webhook's and deploy pipelines' account: asks the gate about any
+    # model (it sees them all, so its answers are not concealed) and does nothing
+    # else; its tokens carry gate:check only and it has no password.
+    Role.GATEKEEPER: _VIEW + _VIEW_ALL + ["governance.check_gate"],
 }
 
 # Scopes a token of each role may carry (a token never exceeds its user's role).
@@ -137,6 +141,7 @@ ROLE_SCOPES: dict[str, list[str]] = {
         "gate:check",
         "predictions:write",
     ],
+    Role.GATEKEEPER: ["gate:check"],
 }
 
 

@@ -318,6 +318,16 @@ MODELGOV_NAMESPACE_ENVIRONMENTS = {
     )
     if namespace.strip() and environment.strip()
 }
+# Strict admission, per environment ("production"; empty: off): in namespaces mapped
+# to these environments the webhook denies operations other than CREATE/UPDATE and
+# workloads that name no model (a Deployment without modelgov.io/ annotations).
+MODELGOV_ADMISSION_STRICT = envlist("MODELGOV_ADMISSION_STRICT", [])
+if set(MODELGOV_ADMISSION_STRICT) - set(MODELGOV_ENVIRONMENTS):
+    # A misspelt environment would silently leave strict admission off.
+    raise ImproperlyConfigured(
+        f"MODELGOV_ADMISSION_STRICT names {MODELGOV_ADMISSION_STRICT}, but the "
+        f"environments are {MODELGOV_ENVIRONMENTS} (MODELGOV_ENVIRONMENTS)"
+    )
 # Ed25519 private key (PEM) that signs approval attestations; from a file in
 # production. Without it, DEBUG (demo) uses a key generated into var/, and
 # production refuses to sign.

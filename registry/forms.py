@@ -194,13 +194,30 @@ class ModelEntryForm(BaseForm):
         ),
     )
 
-    def __init__(self, *args: Any, instance: Model | None = None, **kwargs: Any):
+    TEAM_READONLY_HELP = (
+        "Only a risk officer or an administrator may change the owner and the team "
+        "after registration: the team decides who may validate and approve."
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        instance: Model | None = None,
+        may_change_team: bool = True,
+        **kwargs: Any,
+    ):
         self.instance = instance
         if instance is not None and "initial" not in kwargs:
             kwargs["initial"] = self._initial_from(instance)
         super().__init__(*args, **kwargs)
         if instance is not None:
             del self.fields["slug"]
+            if not may_change_team:
+                # Shown read-only (and still submitted, so an unchanged team is no
+                # change); a changed one is refused and recorded by the service.
+                for name in ("owner", "developers"):
+                    self.fields[name].widget.attrs["readonly"] = True
+                    self.fields[name].help_text = self.TEAM_READONLY_HELP
 
     def groups(self) -> list[tuple[str, list[forms.BoundField]]]:
         """The bound fields in labelled groups, for fieldsets."""

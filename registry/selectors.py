@@ -8,6 +8,7 @@ nothing. An object outside a user's scope is reported as missing (404).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -56,6 +57,19 @@ def model_list_for_user(
             | Q(purpose__icontains=term)
         )
     return qs.order_by("name")
+
+
+def model_ids_visible_to(*, user: Any, model_ids: Iterable[int]) -> set[int]:
+    """Which of ``model_ids`` ``user`` may see, in one query."""
+    ids = set(model_ids)
+    if not ids:
+        return set()
+    return set(
+        model_list_for_user(user=user)
+        .filter(pk__in=ids)
+        .order_by()
+        .values_list("pk", flat=True)
+    )
 
 
 def model_get_for_user(*, user: Any, slug: str) -> Model:

@@ -20,6 +20,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from audits import services as audit_services
+from audits.models import RefusalKind
 from governance.exceptions import Conflict, FrozenError
 from registry import baseline as baseline_rules
 from registry import catalog, digests, template_schema
@@ -173,14 +174,47 @@ def model_create(*, actor: Any, data: Mapping[str, Any]) -> Model:
     return model
 
 
-@transaction.atomic(durable=True)
+class TeamChangeRefused(PermissionDenied):
+    """A change of a model's owner or team by someone who may not make it."""
+
+
+TEAM_CHANGE_MESSAGE = (
+    "Only a risk officer or an administrator may change the owner or the team of "
+    "{slug}: who is on a model's team decides who may validate and approve it."
+)
+
+
+def _usernames_of(users: Any) -> list[str]:
+    return sorted(u.get_username() for u in users)
+
+
 def model_update(*, actor: Any, model: Model, data: Mapping[str, Any]) -> Model:
     """Change inventory fields of a model; history keeps every prior state.
 
     Developers may change models they are on; risk officers and administrators any
     model. Tier, status and review date need ``registry.govern_model`` (the risk
-    function). Audited as ``registry.model.updated`` with the changed field names.
+    function), and so do the owner and the team (developers): a change of either is
+    a separation-of-duties event, audited as ``registry.model.team_changed`` with
+    before and after, and refused to anyone else (``TeamChangeRefused``, recorded
+    as a refused action). Audited as ``registry.model.updated`` with the changed
+    field names.
     """
+    try:
+        return _model_update(actor=actor, model=model, data=data)
+    except TeamChangeRefused as exc:
+        # Recorded after the rollback, in its own transaction.
+        audit_services.refused_action_record(
+            actor=actor,
+            action="registry.model.team_change",
+            obj=model,
+            reason=str(exc),
+            kind=RefusalKind.SEPARATION_OF_DUTIES,
+        )
+        raise
+
+
+@transaction.atomic(durable=True)
+def _model_update(*, actor: Any, model: Model, data: Mapping[str, Any]) -> Model:
     _require(
         actor, "registry.change_model", "Your role may not change inventory entries."
     )
@@ -192,20 +226,27 @@ def model_update(*, actor: Any, model: Model, data: Mapping[str, Any]) -> Model:
         raise PermissionDenied(
             f"Only the risk function may change {', '.join(governed)} of an inventory entry."
         )
+    owner_before = model.owner.get_username() if model.owner else None
+    developers_before = _usernames_of(model.developers.all())
+    team: dict[str, Any] = {}
     if "owner" in data:
         owner = (
             _users_by_username("owner", [data["owner"]])[0] if data["owner"] else None
         )
         if owner != model.owner:
-            model.owner = owner
-            changed.append("owner")
+            team["owner"] = owner
     if "developers" in data:
         developers = _users_by_username("developers", data["developers"])
-        if {u.pk for u in developers} != set(
-            model.developers.values_list("pk", flat=True)
-        ):
-            model.developers.set(developers)
-            changed.append("developers")
+        if set(_usernames_of(developers)) != set(developers_before):
+            team["developers"] = developers
+    if team and not actor.has_perm("registry.govern_model"):
+        raise TeamChangeRefused(TEAM_CHANGE_MESSAGE.format(slug=model.slug))
+    if "owner" in team:
+        model.owner = team["owner"]
+        changed.append("owner")
+    if "developers" in team:
+        model.developers.set(team["developers"])
+        changed.append("developers")
     if not changed:
         return model
     model.updated_at = timezone.now()
@@ -218,6 +259,24 @@ def model_update(*, actor: Any, model: Model, data: Mapping[str, Any]) -> Model:
         obj=model,
         payload={"fields": sorted(set(changed))},
     )
+    if team:
+        owner_after = model.owner.get_username() if model.owner else None
+        developers_after = _usernames_of(model.developers.all())
+        audit_services.audit_event_record(
+            actor=actor,
+            event_type="registry.model.team_changed",
+            obj=model,
+            payload={
+                "slug": model.slug,
+                "owner": {"before": owner_before, "after": owner_after},
+                "developers": {
+                    "before": developers_before,
+                    "after": developers_after,
+                    "added": sorted(set(developers_after) - set(developers_before)),
+                    "removed": sorted(set(developers_before) - set(developers_after)),
+                },
+            },
+        )
     return model
 
 

@@ -450,7 +450,12 @@ def model_edit(request: HttpRequest, slug: str) -> HttpResponse:
     model = selectors.model_get_for_user(user=request.user, slug=slug)
     if not _can_edit_model(request.user, model):
         raise PermissionDenied("You may not change this inventory entry.")
-    form = forms.ModelEntryForm(request.POST or None, instance=model)
+    form = forms.ModelEntryForm(
+        request.POST or None,
+        instance=model,
+        may_change_team=request.user.has_perm("registry.govern_model"),
+    )
+    status = 200
     if request.method == "POST" and form.is_valid():
         try:
             model = services.model_update(
@@ -458,10 +463,19 @@ def model_edit(request: HttpRequest, slug: str) -> HttpResponse:
             )
         except ValidationError as exc:
             forms.add_service_errors(form, exc)
+        except services.TeamChangeRefused as exc:
+            # Refused and recorded by the service; nothing was saved.
+            form.add_error(None, str(exc))
+            status = 403
         else:
             messages.success(request, f"Saved “{model.name}”.")
             return redirect("registry:model_detail", slug=model.slug)
-    return render(request, "registry/model_form.html", {"form": form, "model": model})
+    return render(
+        request,
+        "registry/model_form.html",
+        {"form": form, "model": model},
+        status=status,
+    )
 
 
 def _paper_rows(

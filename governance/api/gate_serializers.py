@@ -111,6 +111,23 @@ class GateDecisionOutputSerializer(serializers.Serializer):
         }
 
 
+def gate_answer_data(
+    result: Any, *, model: str, version: str, artifact_sha256: str
+) -> dict[str, Any]:
+    """The answer to the caller who asked: the stored decision, except about a model
+    the caller may not see (``result.concealed``). Then it names only what the
+    caller asked, exactly as the answer about a model that does not exist does."""
+    data = dict(GateDecisionOutputSerializer(result.record).data)
+    if result.concealed:
+        data.update(
+            model=model,
+            version=version,
+            artifact_sha256=artifact_sha256,
+            reasons=list(result.decision.reasons),
+        )
+    return data
+
+
 class DeploymentReportInputSerializer(StrictInputSerializer):
     model = serializers.CharField(max_length=100)
     version = serializers.CharField(max_length=64)

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -49,10 +50,17 @@ def _parse(serializer_class: Any, data: Any) -> dict[str, Any]:
     return dict(serializer.validated_data)
 
 
-def _decisions() -> Any:
-    return GateDecision.objects.select_related(
+def _decisions(user: Any) -> Any:
+    """Decisions ``user`` may read: about models it may see, or about no model."""
+    qs = GateDecision.objects.select_related(
         "approval__model_version__model"
     ).prefetch_related("approval__signatures")
+    if user.has_perm("registry.view_all_models"):
+        return qs
+    visible = (
+        registry_selectors.model_list_for_user(user=user).order_by().values("slug")
+    )
+    return qs.filter(Q(model_slug__in=visible) | Q(model_slug="", caller=user))
 
 
 class GateDecisionListCreateApi(GateApi):
@@ -69,7 +77,7 @@ class GateDecisionListCreateApi(GateApi):
         responses=s.GateDecisionOutputSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        qs = _decisions()
+        qs = _decisions(request.user)
         params = request.query_params
         for param, field in (
             ("model", "model_slug"),
@@ -106,7 +114,14 @@ class GateDecisionListCreateApi(GateApi):
             correlation_id=context.get("correlation_id", ""),
         )
         # A denial is an answer, not an error: always 200.
-        return Response(s.GateDecisionOutputSerializer(result.record).data)
+        return Response(
+            s.gate_answer_data(
+                result,
+                model=data.get("model", ""),
+                version=data.get("version", ""),
+                artifact_sha256=data.get("artifact_sha256", ""),
+            )
+        )
 
 
 class GateDecisionDetailApi(GateApi):
@@ -114,7 +129,7 @@ class GateDecisionDetailApi(GateApi):
 
     @extend_schema(responses=s.GateDecisionOutputSerializer)
     def get(self, request: Request, decision_id: Any) -> Response:
-        record = _decisions().filter(decision_id=decision_id).first()
+        record = _decisions(request.user).filter(decision_id=decision_id).first()
         if record is None:
             raise Http404("No such decision.")
         return Response(s.GateDecisionOutputSerializer(record).data)
@@ -149,7 +164,19 @@ def _check_reference(
 
     if not ref.storage_uri:
         return check(ref.model, ref.version, ref.artifact_sha256), ""
+    unknown = f"no registered model version has the artifact URI {ref.storage_uri}"
     found = _versions_at_uri(ref.storage_uri)
+    visible_ids = registry_selectors.model_ids_visible_to(
+        user=actor, model_ids=[v.model_id for v in found]
+    )
+    if found and not visible_ids:
+        # Versions the caller may not see are answered as if absent; the one found
+        # is still judged for the record (the gate conceals its answer).
+        if len(found) == 1:
+            v = found[0]
+            return check(v.model.slug, v.version, ref.artifact_sha256), unknown
+        return check(), unknown
+    found = [v for v in found if v.model_id in visible_ids]
     if ref.artifact_sha256:
         # The digest picks among versions at this URI; none matching is a denial
         # ("not the digest registered") from the rules, on the newest one.
@@ -160,7 +187,7 @@ def _check_reference(
         v = found[0]
         return check(v.model.slug, v.version, ref.artifact_sha256), ""
     if not found:
-        note = f"no registered model version has the artifact URI {ref.storage_uri}"
+        note = unknown
     else:
         note = (
             f"{len(found)} registered versions share the artifact URI "
@@ -182,14 +209,25 @@ def _expiry_warning(result: services.GateResult) -> list[str]:
 
 def _admission_answer(review: admission.AdmissionRequest, actor: Any) -> dict[str, Any]:
     uid = review.uid
+    environment = settings.MODELGOV_NAMESPACE_ENVIRONMENTS.get(review.namespace)
+    strict = environment in settings.MODELGOV_ADMISSION_STRICT
     if review.operation not in admission.GATED_OPERATIONS:
+        if strict:
+            # The webhook configuration sends only CREATE and UPDATE: anything else
+            # here is a changed configuration or a forged review.
+            return admission.review_response(
+                uid=uid,
+                allowed=False,
+                message=admission.strict_operation_message(
+                    review, environment=str(environment)
+                ),
+            )
         # Removing a workload never promotes a model.
         return admission.review_response(
             uid=uid,
             allowed=True,
             warnings=[f"modelgov: {review.operation} is not gated"],
         )
-    environment = settings.MODELGOV_NAMESPACE_ENVIRONMENTS.get(review.namespace)
     extraction = admission.extract_model_references(review.object)
     what = f"{extraction.workload or review.kind} {review.namespace}/{review.name}"
     if environment is None:
@@ -200,6 +238,14 @@ def _admission_answer(review: admission.AdmissionRequest, actor: Any) -> dict[st
                 f"modelgov: namespace {review.namespace!r} is not mapped to an "
                 "environment (MODELGOV_NAMESPACE_ENVIRONMENTS), so nothing may be "
                 f"deployed there; denied {what}"
+            ),
+        )
+    if not extraction.governed and strict:
+        return admission.review_response(
+            uid=uid,
+            allowed=False,
+            message=(
+                f"modelgov denied {what} in {environment}: {admission.STRICT_UNANNOTATED}"
             ),
         )
     if not extraction.governed:

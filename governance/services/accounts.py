@@ -58,7 +58,8 @@ def account_create(
 ) -> AbstractUser:
     """Create an account with exactly one role.
 
-    Service accounts never get a usable password (they authenticate by token).
+    Service accounts and gatekeepers never get a usable password (they authenticate
+    by token).
     Administrators are staff (Django admin) but never superusers. Audited as
     ``governance.account.created``. Raises ValidationError on a bad role,
     a taken username or a weak password.
@@ -77,8 +78,9 @@ def account_create(
         last_name=last_name,
         is_staff=role == Role.ADMINISTRATOR,
     )
-    if role == Role.SERVICE_ACCOUNT or not password:
-        if role != Role.SERVICE_ACCOUNT and password == "":
+    tokens_only = role in (Role.SERVICE_ACCOUNT, Role.GATEKEEPER)
+    if tokens_only or not password:
+        if not tokens_only and password == "":
             raise ValidationError({"password": ["A password must not be empty."]})
         user.set_unusable_password()
     else:

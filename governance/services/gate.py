@@ -16,6 +16,7 @@ from governance import gate
 from governance.choices import RequestState, SignatureMeaning
 from governance.models import GateDecision, ReleaseRequest
 from governance.services.workflow import blocking_findings, policy_for
+from registry import selectors as registry_selectors
 from registry.models import ModelVersion
 
 # Requests that ever carried an approval: the pure rules judge validity.
@@ -24,8 +25,16 @@ _APPROVAL_STATES = (RequestState.APPROVED, RequestState.EXPIRED, RequestState.RE
 
 @dataclass(frozen=True)
 class GateResult:
+    """``decision`` is the answer the caller gets; ``record`` the stored decision.
+
+    ``concealed`` when the caller may not see the model: the answer is then the
+    one for a model that does not exist, and only the record names the model and
+    what the rules said about it.
+    """
+
     decision: gate.Decision
     record: GateDecision
+    concealed: bool = False
 
 
 def _subject(version: ModelVersion) -> gate.Subject:
@@ -34,6 +43,7 @@ def _subject(version: ModelVersion) -> gate.Subject:
         version=version.version,
         artifact_sha256=version.artifact_sha256,
         content_digest=version.content_digest,
+        model_status=version.model.status,
     )
 
 
@@ -150,16 +160,32 @@ def gate_check(
 
     The subject is named by model and version, or by artifact digest (then any
     registered version with that digest that is approved allows: the approval binds
-    the bytes). Every decision is stored with its inputs and reason, and is an audit
-    event (``governance.gate.decided``).
+    the bytes). Only versions of models ``actor`` may see (the system, ``None``,
+    sees all) are judged for the answer; about any other the answer is the one
+    for a model that does not exist
+    (``GateResult.concealed``), while the record keeps the full decision. Every
+    decision is stored with its inputs and reason, and is an audit event
+    (``governance.gate.decided``).
     """
     now = now or timezone.now()
     candidates = _resolve(model=model, version=version, artifact_sha256=artifact_sha256)
+    # Only models the caller may see are judged for its answer. When every match is
+    # hidden, they are judged for the record and the caller is told what it would
+    # be told about a model that does not exist. The system itself (actor None: the
+    # expiry sweep, benchmarks, shell) sees everything; API callers are accounts.
+    if actor is None:
+        visible = list(candidates)
+    else:
+        visible_ids = registry_selectors.model_ids_visible_to(
+            user=actor, model_ids=[c.model_id for c in candidates]
+        )
+        visible = [c for c in candidates if c.model_id in visible_ids]
+    concealed = bool(candidates) and not visible
     decision: gate.Decision | None = None
     chosen: ModelVersion | None = None
     facts: gate.GateInput | None = None
     loaded: dict[str, ReleaseRequest] = {}
-    options: list[ModelVersion | None] = list(candidates) or [None]
+    options: list[ModelVersion | None] = list(visible or candidates) or [None]
     for candidate in options:
         f = gate_facts(
             version=candidate,
@@ -174,7 +200,27 @@ def gate_check(
         if d.allowed:
             break
     assert decision is not None and facts is not None
+    inputs = _facts_json(facts)
     approval = loaded.get(decision.approval.approval_id) if decision.approval else None
+    reasons = list(decision.reasons)
+    if concealed:
+        # The record keeps what the rules said; the answer says nothing of it.
+        assert chosen is not None
+        inputs["concealed"] = {
+            "allowed": decision.allowed,
+            "reason": decision.reason,
+            "approval_id": decision.approval.approval_id if decision.approval else None,
+        }
+        hidden = decision
+        decision = gate.concealed(facts)
+        approval = None
+        reasons = [
+            *decision.reasons,
+            f"concealed: {audit_services.actor_display_name(actor)} may not see the "
+            f"model {chosen.model.slug}; the rules said: "
+            + ("allowed" if hidden.allowed else "denied"),
+            *(hidden.reasons or [hidden.reason]),
+        ]
     record = GateDecision.objects.create(
         decision_id=uuid.uuid4(),
         decided_at=now,
@@ -187,10 +233,10 @@ def gate_check(
         environment=environment,
         allowed=decision.allowed,
         reason=decision.reason,
-        reasons=list(decision.reasons),
+        reasons=reasons,
         approval=approval,
         correlation_id=correlation_id[:200],
-        inputs=_facts_json(facts),
+        inputs=inputs,
     )
     audit_services.audit_event_record(
         actor=actor,
@@ -202,6 +248,7 @@ def gate_check(
             "model": record.model_slug,
             "version": record.version,
             "source": source,
+            **({"concealed": True} if concealed else {}),
         },
     )
-    return GateResult(decision=decision, record=record)
+    return GateResult(decision=decision, record=record, concealed=concealed)

@@ -61,7 +61,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def gate_token(live_app: Any) -> str:
-    return _token(live_app, "cd-gate-bot", "service_account")
+    # A gatekeeper: a deploy bot that may ask about any model (not on its team).
+    return _token(live_app, "cd-gate-bot", "gatekeeper")
 
 
 def test_check_with_a_bad_token_is_indeterminate(live_app: Any) -> None:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from governance.gate import (
+    BLOCKED_MODEL_STATUSES,
     ApprovalFact,
     Decision,
     FindingFact,
@@ -81,6 +82,38 @@ CASES = [
         facts(subject=dataclasses.replace(SUBJECT, content_digest="")),
         False,
         "credit 1.0.0 is a draft: it was never submitted for review",
+    ),
+    (
+        "model suspended, approval still valid",
+        facts(subject=dataclasses.replace(SUBJECT, model_status="suspended")),
+        False,
+        "the model credit is suspended: no version of it may be promoted",
+    ),
+    (
+        "model retired, approval still valid",
+        facts(subject=dataclasses.replace(SUBJECT, model_status="retired")),
+        False,
+        "the model credit is retired: no version of it may be promoted",
+    ),
+    (
+        "model suspended and the version a draft",
+        facts(
+            subject=dataclasses.replace(
+                SUBJECT, model_status="suspended", content_digest=""
+            )
+        ),
+        False,
+        "the model credit is suspended: no version of it may be promoted",
+    ),
+    (
+        "model approved with conditions",
+        facts(
+            subject=dataclasses.replace(
+                SUBJECT, model_status="approved_with_conditions"
+            )
+        ),
+        True,
+        "credit 1.0.0 is approved for production until 2027-05-11 12:00 UTC (approval AP-1)",
     ),
     (
         "no approval",
@@ -179,6 +212,33 @@ def test_denial_lists_every_problem_newest_first() -> None:
 def test_a_revocation_in_the_future_does_not_yet_deny() -> None:
     later = approval(revoked_at=NOW + timedelta(hours=1))
     assert decide(facts(approvals=(later,))).allowed is True
+
+
+@pytest.mark.parametrize("status", ["suspended", "retired"])
+def test_a_blocked_model_is_denied_even_by_digest_of_an_approved_version(
+    status: str,
+) -> None:
+    # given an approved version, named by its digest, of a model taken out of use
+    given = facts(
+        subject=dataclasses.replace(SUBJECT, model_status=status), requested_digest=A
+    )
+    # when
+    decision = decide(given)
+    # then the denial is the status alone: no approval is cited, nothing expires
+    assert decision.allowed is False
+    assert decision.reasons == (
+        f"the model credit is {status}: no version of it may be promoted",
+    )
+    assert decision.approval is None
+    assert decision.expires_at is None
+
+
+def test_blocked_statuses_are_the_registry_ones() -> None:
+    # the pure module cannot import Django: its literals must match the registry's
+    from registry.choices import ModelStatus
+
+    assert BLOCKED_MODEL_STATUSES == {ModelStatus.SUSPENDED, ModelStatus.RETIRED}
+    assert BLOCKED_MODEL_STATUSES <= set(ModelStatus.values)
 
 
 def test_decision_is_deterministic() -> None:

@@ -466,6 +466,7 @@ def test_roles_exist_as_groups(db: Any) -> None:
     assert sorted(Group.objects.values_list("name", flat=True)) == [
         "administrator",
         "auditor",
+        "gatekeeper",
         "model_developer",
         "risk_officer",
         "service_account",

@@ -25,6 +25,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 from django.test.utils import override_settings
@@ -36,7 +37,7 @@ from governance.bench import evidence as evidence_bench
 from governance.bench import ingest as ingest_bench
 from governance.bench import report as report_bench
 from governance.bench import trail as trail_bench
-from governance.choices import RequestState
+from governance.choices import RequestState, Role
 from governance.models import ReleaseRequest
 from registry.choices import VersionStatus
 from registry.models import Model, ModelVersion
@@ -217,6 +218,8 @@ class Command(BaseCommand):
         now = timezone.now()
         tag = uuid.uuid4().hex[:12]
         user = get_user_model().objects.create(username=f"bench-{tag}")
+        # A gatekeeper sees every model, so the gate judges (and does not conceal).
+        user.groups.add(Group.objects.get(name=Role.GATEKEEPER))
         model = Model.objects.create(
             name=f"Bench {tag}",
             slug=f"bench-{tag}",
