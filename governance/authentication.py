@@ -54,7 +54,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         )
         if token is None:
             # Not recorded: no account to name, and anyone could fill the log with
-            # guesses (throttled per address instead).
+            # guesses (stopping guessing is throttling's job).
             raise exceptions.AuthenticationFailed("Unknown token.")
         now = timezone.now()
         refused = ""

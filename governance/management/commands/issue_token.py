@@ -16,7 +16,7 @@ class Command(BaseCommand):
     help = (
         "Issue an API token for an existing account (e.g. to rotate a service "
         "account's token); print it once. Revoke the old one at /admin/ or with "
-        "POST /api/v1/tokens/{id}/revoke."
+        "POST /api/v1/tokens/{id}/revoke (a session, or a token with tokens:manage)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
