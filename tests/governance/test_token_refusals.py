@@ -534,3 +534,39 @@ def test_latest_expiry_is_the_end_of_the_utc_day(settings: Any) -> None:
     assert services.api_token_latest_expiry(now=now) == datetime(
         2026, 12, 14, 23, 59, 59, 999999, tzinfo=UTC
     )
+
+
+def test_an_api_write_refused_by_role_records_the_token(developer: Any) -> None:
+    # given a developer's token carrying registry:write (no template permission)
+    issued = services.api_token_create(actor=developer, user=developer, name="ci")
+    # when it adds a template
+    response = _bearer(issued.raw).post("/api/v1/templates", {}, format="json")
+    # then 403 by role, recorded once with the token
+    assert response.status_code == 403
+    assert _refusals() == [
+        (
+            RefusalKind.PERMISSION,
+            developer.pk,
+            "POST api-templates",
+            "You do not have permission to perform this action.",
+            issued.token.pk,
+        )
+    ]
+
+
+def test_an_admin_write_refused_is_recorded_once(administrator: Any) -> None:
+    # given an administrator (staff, as create_account makes them) signed in; tokens
+    # are issued, never added in the admin
+    administrator.is_staff = True
+    administrator.save(update_fields=["is_staff"])
+    client = Client()
+    client.force_login(administrator)
+    before = list(ApiToken.objects.values_list("pk", flat=True))
+    # when the administrator posts the admin's add-token form
+    response = client.post("/admin/governance/apitoken/add/", {"name": "x"})
+    # then 403, no token, and one PERMISSION refusal through handler403
+    assert response.status_code == 403
+    assert list(ApiToken.objects.values_list("pk", flat=True)) == before
+    assert [(r[0], r[1], r[2]) for r in _refusals()] == [
+        (RefusalKind.PERMISSION, administrator.pk, "POST admin:governance_apitoken_add")
+    ]
