@@ -10,6 +10,8 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
+from audits.models import RefusalKind
+from governance import refusals
 from governance.models import ApiToken
 
 TOKEN_PREFIX = "mg_"
@@ -24,6 +26,9 @@ def token_hash(raw: str) -> str:
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
     """``Authorization: Bearer mg_…``; a revoked or expired token fails at once.
+
+    Using a known token that is revoked, expired or of a disabled account is recorded
+    as ``TOKEN_MISUSE`` (an unknown one is not: there is nobody to name).
 
     The token row is read on every request (no cache), so revocation takes effect
     on the next request.
@@ -48,14 +53,26 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             .first()
         )
         if token is None:
+            # Not recorded: no account to name, and anyone could fill the log with
+            # guesses (stopping guessing is throttling's job).
             raise exceptions.AuthenticationFailed("Unknown token.")
-        if token.revoked_at is not None:
-            raise exceptions.AuthenticationFailed("Token has been revoked.")
         now = timezone.now()
-        if token.expires_at is not None and token.expires_at <= now:
-            raise exceptions.AuthenticationFailed("Token has expired.")
-        if not token.user.is_active:
-            raise exceptions.AuthenticationFailed("Account is disabled.")
+        refused = ""
+        if token.revoked_at is not None:
+            refused = "Token has been revoked."
+        elif token.expires_at is not None and token.expires_at <= now:
+            refused = "Token has expired."
+        elif not token.user.is_active:
+            refused = "Account is disabled."
+        if refused:
+            # A known token that no longer works: a leaked or forgotten secret.
+            refusals.token_refusal_record(
+                request=request,
+                kind=RefusalKind.TOKEN_MISUSE,
+                reason=f"Token {token.prefix} used: {refused}",
+                token=token,
+            )
+            raise exceptions.AuthenticationFailed(refused)
         if (
             token.last_used_at is None
             or now - token.last_used_at > _LAST_USED_GRANULARITY

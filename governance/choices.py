@@ -23,6 +23,7 @@ class TokenScope(models.TextChoices):
     GATE_CHECK = "gate:check", "Ask the promotion gate"
     PREDICTIONS_WRITE = "predictions:write", "Send predictions and outcomes"
     AUDIT_READ = "audit:read", "Read audit trails and export evidence"
+    TOKENS_MANAGE = "tokens:manage", "List and revoke the account's own tokens"
 
 
 class GovernancePermission(models.TextChoices):

@@ -129,17 +129,30 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 }
 
 # Scopes a token of each role may carry (a token never exceeds its user's role).
+# tokens:manage (list and revoke the account's own tokens) is never given by default.
 ROLE_SCOPES: dict[str, list[str]] = {
-    Role.MODEL_DEVELOPER: ["registry:read", "registry:write"],
-    Role.VALIDATOR: ["registry:read", "registry:write"],
-    Role.RISK_OFFICER: ["registry:read", "registry:write", "audit:read"],
-    Role.AUDITOR: ["registry:read", "audit:read"],
-    Role.ADMINISTRATOR: ["registry:read", "registry:write"],
+    Role.MODEL_DEVELOPER: ["registry:read", "registry:write", "tokens:manage"],
+    Role.VALIDATOR: ["registry:read", "registry:write", "tokens:manage"],
+    Role.RISK_OFFICER: [
+        "registry:read",
+        "registry:write",
+        "audit:read",
+        "tokens:manage",
+    ],
+    Role.AUDITOR: ["registry:read", "audit:read", "tokens:manage"],
+    # audit:read for the access log and the refusal log, which administrators read.
+    Role.ADMINISTRATOR: [
+        "registry:read",
+        "registry:write",
+        "audit:read",
+        "tokens:manage",
+    ],
     Role.SERVICE_ACCOUNT: [
         "registry:read",
         "registry:write",
         "gate:check",
         "predictions:write",
+        "tokens:manage",
     ],
     Role.GATEKEEPER: ["gate:check"],
 }

@@ -301,6 +301,9 @@ MODELGOV_EU_AI_ACT_HIGH_RISK_FROM = os.environ.get(
     "MODELGOV_EU_AI_ACT_HIGH_RISK_FROM", "2027-12-02"
 )
 MODELGOV_TOKEN_DEFAULT_TTL_DAYS = envint("MODELGOV_TOKEN_DEFAULT_TTL_DAYS", 365)
+# No token may be issued to live longer (API, pages, commands); the default is capped
+# by it.
+MODELGOV_TOKEN_MAX_TTL_DAYS = envint("MODELGOV_TOKEN_MAX_TTL_DAYS", 365)
 
 # Prediction ingest: predictions older than this (or more than 5 minutes in the
 # future) are refused; past this many entries waiting for the sequencer the API

@@ -3,9 +3,12 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from governance import web_views
+from governance.api import views as api_views
+
+# A refused write anywhere (the admin too) goes on the refusal log.
+handler403 = "governance.views.permission_denied"
 
 urlpatterns = [
     path("", web_views.home, name="home"),
@@ -16,10 +19,10 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/schema/", api_views.SchemaApi.as_view(), name="api-schema"),
     path(
         "api/docs/",
-        SpectacularSwaggerView.as_view(url_name="api-schema"),
+        api_views.SchemaDocsPage.as_view(url_name="api-schema"),
         name="api-docs",
     ),
     path("api/v1/", include("governance.api.urls")),

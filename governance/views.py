@@ -15,9 +15,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views import defaults
 from django.views.decorators.http import require_http_methods, require_POST
 
-from governance import selectors, services
+from governance import refusals, selectors, services
 from governance.choices import TokenScope
 from governance.roles import ROLE_SCOPES
 
@@ -27,8 +28,9 @@ View = Callable[..., HttpResponse]
 def html_errors(view: View) -> View:
     """Render PermissionDenied as a 403 page and Http404 as a 404 page in the layout.
 
-    Services raise PermissionDenied with a message meant for the user; a 404 never
-    says whether the object exists (objects out of scope look missing).
+    Services raise PermissionDenied with a message meant for the user; a refused write
+    goes on the refusal log once. A 404 never says whether the object exists (objects
+    out of scope look missing).
     """
 
     @wraps(view)
@@ -36,6 +38,7 @@ def html_errors(view: View) -> View:
         try:
             return view(request, *args, **kwargs)
         except PermissionDenied as exc:
+            refusals.write_refusal_record(request=request, exc=exc)
             return render(
                 request,
                 "governance/error.html",
@@ -59,6 +62,12 @@ def html_errors(view: View) -> View:
             )
 
     return wrapper
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """``handler403``: pages outside :func:`page` (the admin) record refused writes too."""
+    refusals.write_refusal_record(request=request, exc=exception)
+    return defaults.permission_denied(request, exception)
 
 
 def page(view: View) -> View:
@@ -97,10 +106,15 @@ class TokenCreateForm(forms.Form):
         field = self.fields["scopes"]
         field.choices = [(s, f"{s} — {labels[s]}") for s in scopes]  # type: ignore[attr-defined]
         field.initial = [s for s in scopes if s.endswith(":read")]
-        ttl = settings.MODELGOV_TOKEN_DEFAULT_TTL_DAYS
-        self.fields["expires_on"].initial = timezone.now().date() + dt.timedelta(
-            days=ttl
+        ttl = min(
+            settings.MODELGOV_TOKEN_DEFAULT_TTL_DAYS,
+            settings.MODELGOV_TOKEN_MAX_TTL_DAYS,
         )
+        expires_on = self.fields["expires_on"]
+        expires_on.initial = timezone.now().date() + dt.timedelta(days=ttl)
+        latest = services.api_token_latest_expiry().date()
+        expires_on.widget.attrs["max"] = latest.isoformat()
+        expires_on.help_text += f" At the latest {latest:%Y-%m-%d}."
 
     def expires_at(self) -> dt.datetime:
         day: dt.date = self.cleaned_data["expires_on"]

@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audits.models import AuditEvent
-from governance import forms, services
+from governance import forms, refusals, services
 from governance.choices import (
     OPEN_STATES,
     FindingStatus,
@@ -320,6 +320,8 @@ def _perform(
     try:
         action()
     except PermissionDenied as exc:
+        # The workflow services record their refusals; anything else is recorded here.
+        refusals.write_refusal_record(request=request, exc=exc)
         return _render_detail(request, rr, status=403, error=str(exc), **overrides)
     except Conflict as exc:
         return _render_detail(request, rr, status=409, error=exc.message, **overrides)

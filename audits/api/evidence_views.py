@@ -109,7 +109,7 @@ def _accepted(pack: EvidencePack, request: Request) -> Response:
 
 
 class VersionPackRequestApi(APIView):
-    permission_classes = [HasModelPermission]
+    permission_classes = [*APIView.permission_classes, HasModelPermission]
     permission_by_method = {"POST": services.PERM_REQUEST}
     required_scope = TokenScope.AUDIT_READ
 
@@ -141,7 +141,7 @@ class VersionPackRequestApi(APIView):
 
 
 class PeriodPackRequestApi(APIView):
-    permission_classes = [HasModelPermission]
+    permission_classes = [*APIView.permission_classes, HasModelPermission]
     permission_by_method = {"POST": services.PERM_REQUEST}
     required_scope = TokenScope.AUDIT_READ
 
@@ -173,7 +173,7 @@ def _pack_get(request: Request, pk: int) -> EvidencePack:
 
 
 class PackDetailApi(APIView):
-    permission_classes = [HasModelPermission]
+    permission_classes = [*APIView.permission_classes, HasModelPermission]
     permission_by_method = {"GET": services.PERM_VIEW}
     required_scope = TokenScope.AUDIT_READ
 
@@ -188,7 +188,7 @@ class PackDetailApi(APIView):
 
 
 class PackFileApi(APIView):
-    permission_classes = [HasModelPermission]
+    permission_classes = [*APIView.permission_classes, HasModelPermission]
     permission_by_method = {"GET": services.PERM_VIEW}
     required_scope = TokenScope.AUDIT_READ
 
@@ -265,7 +265,7 @@ def _access_row(row: audit_selectors.AccessRow) -> dict[str, Any]:
 
 
 class AccessLogApi(APIView):
-    permission_classes = [HasModelPermission]
+    permission_classes = [*APIView.permission_classes, HasModelPermission]
     permission_by_method = {"GET": audit_selectors.PERM_ACCESS_LOG}
     required_scope = TokenScope.AUDIT_READ
 

@@ -24,6 +24,7 @@ from audits.ledger import ingest, records
 from governance.authentication import BearerTokenAuthentication
 from governance.choices import TokenScope
 from governance.models import ApiToken
+from governance.permissions import TokenScopePermission
 
 
 class RawBodyParser(BaseParser):
@@ -116,7 +117,13 @@ _RECEIPTS = {
 
 class _IngestApi(APIView):
     authentication_classes = [BearerTokenAuthentication]
-    permission_classes = [permissions.IsAuthenticated, IsBoundIngestKey]
+    permission_classes = [
+        permissions.IsAuthenticated,
+        TokenScopePermission,
+        IsBoundIngestKey,
+    ]
+    required_scope = TokenScope.PREDICTIONS_WRITE
+    scope_message = IsBoundIngestKey.message
     parser_classes = [RawBodyParser]
     ingest_function: Any = None
 

@@ -73,7 +73,7 @@ _ERRORS = {
 
 
 class ReportRunApi(APIView):
-    permission_classes = [HasModelPermission]
+    permission_classes = [*APIView.permission_classes, HasModelPermission]
     permission_by_method = {"POST": "audits.change_monitoring"}
     required_scope = TokenScope.AUDIT_READ
 
@@ -111,9 +111,11 @@ class ReportRunApi(APIView):
 
 
 class ReportDetailApi(APIView):
-    permission_classes = [HasModelPermission]
+    permission_classes = [*APIView.permission_classes, HasModelPermission]
     permission_by_method = {"GET": "audits.view_monitoringreport"}
-    required_scope = TokenScope.AUDIT_READ
+    # Whoever may see the model reads its monitoring (developers and validators
+    # too): a registry read, not an audit one.
+    required_scope = TokenScope.REGISTRY_READ
 
     @extend_schema(
         operation_id="report_detail",

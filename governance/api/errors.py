@@ -15,6 +15,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from governance import refusals
 from governance.exceptions import Conflict
 
 
@@ -49,6 +50,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             {"detail": exc.message, "code": exc.code, "errors": {}},
             status=status.HTTP_409_CONFLICT,
         )
+    if isinstance(exc, DjangoPermissionDenied | exceptions.PermissionDenied):
+        # A refused write goes on the record once (a service may have recorded it).
+        refusals.write_refusal_record(request=context.get("request"), exc=exc)
     if isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
     if isinstance(exc, Http404):

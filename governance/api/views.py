@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,10 +13,14 @@ from rest_framework.views import APIView
 
 from governance import selectors, services
 from governance.api.serializers import TokenCreateInputSerializer, TokenOutputSerializer
+from governance.choices import TokenScope
 from governance.models import ApiToken
+from governance.permissions import ANY_TOKEN, SESSION_ONLY
 
 
 class MeApi(APIView):
+    required_scope = ANY_TOKEN
+
     @extend_schema(
         responses=inline_serializer(
             "Me",
@@ -43,6 +48,11 @@ class MeApi(APIView):
 class TokenListCreateApi(APIView):
     """The caller's own tokens. Creating one returns the secret once."""
 
+    # Listing needs a session or tokens:manage. A token must not mint tokens: a
+    # leaked token could otherwise outlive its own revocation.
+    required_scopes = {"GET": TokenScope.TOKENS_MANAGE, "POST": SESSION_ONLY}
+    session_only_message = "Tokens are issued from a signed-in session, not by a token."
+
     @extend_schema(responses=TokenOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
         tokens = selectors.api_token_list_for_user(user=request.user)
@@ -52,17 +62,6 @@ class TokenListCreateApi(APIView):
         request=TokenCreateInputSerializer, responses={201: TokenOutputSerializer}
     )
     def post(self, request: Request) -> Response:
-        if isinstance(request.auth, ApiToken):
-            # A token must not mint tokens: a leaked token could otherwise outlive
-            # its own revocation.
-            return Response(
-                {
-                    "detail": "Tokens are issued from a signed-in session, not by a token.",
-                    "code": "permission_denied",
-                    "errors": {},
-                },
-                status=status.HTTP_403_FORBIDDEN,
-            )
         data = TokenCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         issued = services.api_token_create(
@@ -78,8 +77,22 @@ class TokenListCreateApi(APIView):
 
 
 class TokenRevokeApi(APIView):
+    required_scope = TokenScope.TOKENS_MANAGE
+
     @extend_schema(request=None, responses=TokenOutputSerializer)
     def post(self, request: Request, pk: int) -> Response:
         token = selectors.api_token_get_for_user(user=request.user, pk=pk)
         token = services.api_token_revoke(actor=request.user, token=token)
         return Response(TokenOutputSerializer(token).data)
+
+
+class SchemaApi(SpectacularAPIView):
+    """The OpenAPI schema, for every signed-in client and every token."""
+
+    permission_classes = [*APIView.permission_classes]
+    required_scope = ANY_TOKEN
+
+
+class SchemaDocsPage(SpectacularSwaggerView):
+    permission_classes = [*APIView.permission_classes]
+    required_scope = ANY_TOKEN

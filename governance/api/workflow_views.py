@@ -25,7 +25,7 @@ from governance import services
 from governance.api import workflow_serializers as s
 from governance.choices import RequestState
 from governance.models import Finding, ReleaseRequest
-from governance.permissions import HasModelPermission
+from governance.permissions import ANY_TOKEN, SESSION_ONLY, HasModelPermission
 from governance.services import attestations as attestation_services
 from registry import selectors as registry_selectors
 
@@ -191,6 +191,9 @@ class ReleaseRequestRevokeApi(WorkflowApi):
 class _SignatureApi(WorkflowApi):
     """An e-signature: session only, password re-entered, session key rotated."""
 
+    # A token is never a signature, whatever its scopes: refused as token misuse.
+    required_scopes = {"POST": SESSION_ONLY}
+    session_only_message = SIGNATURE_NEEDS_SESSION
     input_serializer: Any = None
 
     def sign(
@@ -301,6 +304,9 @@ class ReleaseRequestAttestationApi(WorkflowApi):
 
 
 class AttestationPublicKeyApi(APIView):
+    # The key that verifies attestations offline is for every client.
+    required_scope = ANY_TOKEN
+
     @extend_schema(
         responses=inline_serializer(
             "AttestationPublicKey",

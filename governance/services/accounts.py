@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -23,6 +23,12 @@ from governance.authentication import TOKEN_PREFIX, token_hash
 from governance.choices import Role, TokenScope
 from governance.models import ApiToken
 from governance.roles import ROLE_SCOPES
+
+# Scopes a token carries only when asked for: an ingest key's (it needs a binding)
+# and managing the account's tokens (a leaked token must not revoke its siblings).
+_NOT_BY_DEFAULT = frozenset(
+    {TokenScope.PREDICTIONS_WRITE.value, TokenScope.TOKENS_MANAGE.value}
+)
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,37 @@ def account_create(
     return user
 
 
+def api_token_latest_expiry(*, now: datetime | None = None) -> datetime:
+    """The latest expiry a token issued now may have: the end of the UTC day
+    ``MODELGOV_TOKEN_MAX_TTL_DAYS`` days from today (a day's grace, so that a date
+    picked in a form, which ends at midnight, fits)."""
+    today = (now or timezone.now()).astimezone(UTC).date()
+    last_day = today + timedelta(days=settings.MODELGOV_TOKEN_MAX_TTL_DAYS)
+    return datetime.combine(last_day, time.max, tzinfo=UTC)
+
+
+def _too_late_message(now: datetime) -> str:
+    days = settings.MODELGOV_TOKEN_MAX_TTL_DAYS
+    return (
+        f"A token may live at most {days} days (MODELGOV_TOKEN_MAX_TTL_DAYS): "
+        f"expire it by {api_token_latest_expiry(now=now):%Y-%m-%d} (UTC)."
+    )
+
+
+def api_token_expiry(*, days: int) -> datetime:
+    """The expiry of a token that lives ``days`` days from now (the commands' option).
+
+    Raises ValidationError on ``expires_at`` for less than one day or more than
+    ``MODELGOV_TOKEN_MAX_TTL_DAYS`` days (before any date arithmetic can overflow).
+    """
+    now = timezone.now()
+    if days < 1:
+        raise ValidationError({"expires_at": ["A token must live at least one day."]})
+    if days > settings.MODELGOV_TOKEN_MAX_TTL_DAYS:
+        raise ValidationError({"expires_at": [_too_late_message(now)]})
+    return now + timedelta(days=days)
+
+
 @transaction.atomic
 def api_token_create(
     *,
@@ -116,8 +153,10 @@ def api_token_create(
 
     A user may issue tokens for themselves; issuing for someone else needs
     ``governance.manage_accounts``. Scopes default to everything the user's roles
-    allow and may never exceed it. Without an expiry the token expires after
-    ``MODELGOV_TOKEN_DEFAULT_TTL_DAYS``. Audited as ``governance.token.created``.
+    allow (but ``tokens:manage``, which must be asked for) and may never exceed
+    it. Without an expiry the token expires after ``MODELGOV_TOKEN_DEFAULT_TTL_DAYS``
+    (at most the maximum); an expiry past :func:`api_token_latest_expiry` is a
+    ValidationError on ``expires_at``. Audited as ``governance.token.created``.
 
     A prediction-ingest key (scope ``predictions:write``) must be bound to one
     serving deployment (``deployment_model`` in ``deployment_environment``) and
@@ -140,7 +179,7 @@ def api_token_create(
         scopes = (
             [TokenScope.PREDICTIONS_WRITE.value]
             if bound
-            else sorted(allowed - {TokenScope.PREDICTIONS_WRITE.value})
+            else sorted(allowed - _NOT_BY_DEFAULT)
         )
     requested = list(dict.fromkeys(scopes))
     errors = []
@@ -176,10 +215,17 @@ def api_token_create(
         raise ValidationError({"name": ["A token needs a name."]})
     now = timezone.now()
     if expires_at is None:
-        # No token lives forever by accident: MODELGOV_TOKEN_DEFAULT_TTL_DAYS applies.
-        expires_at = now + timedelta(days=settings.MODELGOV_TOKEN_DEFAULT_TTL_DAYS)
+        # No token lives forever by accident: MODELGOV_TOKEN_DEFAULT_TTL_DAYS applies
+        # (capped by the maximum).
+        days = min(
+            settings.MODELGOV_TOKEN_DEFAULT_TTL_DAYS,
+            settings.MODELGOV_TOKEN_MAX_TTL_DAYS,
+        )
+        expires_at = now + timedelta(days=days)
     elif expires_at <= now:
         raise ValidationError({"expires_at": ["The expiry must be in the future."]})
+    elif expires_at > api_token_latest_expiry(now=now):
+        raise ValidationError({"expires_at": [_too_late_message(now)]})
     secret = secrets.token_urlsafe(32)
     prefix = secrets.token_hex(4)
     raw = f"{TOKEN_PREFIX}{prefix}_{secret}"

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from audits import services as audit_services
 from audits.models import RefusalKind
+from governance import refusals
 from governance.choices import (
     OPEN_STATES,
     FindingSeverity,
@@ -91,6 +92,8 @@ def records_refusals(action: str) -> Callable[[F], F]:
                     reason=str(exc),
                     kind=_refusal_kind(exc),
                 )
+                # The API and the pages must not record it a second time.
+                refusals.mark_recorded(exc)
                 raise
 
         return inner  # type: ignore[return-value]

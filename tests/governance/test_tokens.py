@@ -367,7 +367,11 @@ def test_create_account_prints_a_token_that_authenticates(
     response = _bearer(raw).get(ME)
     assert response.status_code == 200
     assert response.json()["roles"] == ["administrator"]
-    assert response.json()["token_scopes"] == ["registry:read", "registry:write"]
+    assert response.json()["token_scopes"] == [
+        "audit:read",
+        "registry:read",
+        "registry:write",
+    ]
     user = get_user_model().objects.get(username="root-ish")
     assert user.is_staff is True
     assert user.is_superuser is False

@@ -112,7 +112,7 @@ def test_tokens_page_offers_only_the_scopes_of_the_role(
     # then the form offers exactly the auditor's scopes
     assert response.status_code == 200
     choices = [value for value, _ in response.context["form"].fields["scopes"].choices]
-    assert choices == ["registry:read", "audit:read"]
+    assert choices == ["registry:read", "audit:read", "tokens:manage"]
 
 
 def test_created_token_is_shown_once(client: Any, developer: Any) -> None:

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings as django_settings
 from rest_framework.test import APIClient
 
-from audits.models import AuditEvent, RefusedAction
+from audits.models import AuditEvent, RefusalKind, RefusedAction
 from governance import attestations as att
 from governance import services
 from governance.choices import RequestState
@@ -248,12 +248,13 @@ def test_a_token_cannot_sign(
         body,
         format="json",
     )
-    # then it is refused and nothing is recorded
+    # then it is refused, nothing changed, and the attempt is on record as misuse
     assert response.status_code == 403
     assert response.json() == TOKEN_REFUSAL
     validated_request.refresh_from_db()
     assert validated_request.state == RequestState.VALIDATED
-    assert _counts() == before
+    assert _counts() == (before[0], before[1], before[2] + 1)
+    assert RefusedAction.objects.latest("pk").kind == RefusalKind.TOKEN_MISUSE
 
 
 def test_a_token_cannot_record_a_validation(
@@ -275,7 +276,8 @@ def test_a_token_cannot_record_a_validation(
     assert response.json() == TOKEN_REFUSAL
     rr.refresh_from_db()
     assert rr.state == RequestState.IN_VALIDATION
-    assert _counts() == before
+    assert _counts() == (before[0], before[1], before[2] + 1)
+    assert RefusedAction.objects.latest("pk").kind == RefusalKind.TOKEN_MISUSE
 
 
 def test_session_validation_then_approval_with_the_password(

@@ -13,6 +13,16 @@ from governance import services
 from governance.choices import Role
 
 
+def validation_error_text(exc: ValidationError) -> str:
+    """One line naming each field: ``expires_at: A token may live at most …``."""
+    messages = (
+        [f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items()]
+        if hasattr(exc, "error_dict")
+        else exc.messages
+    )
+    return "; ".join(messages)
+
+
 class Command(BaseCommand):
     help = "Create an account with a role; print an API token with --token."
 
@@ -31,6 +41,14 @@ class Command(BaseCommand):
             "--token", action="store_true", help="Issue and print a token."
         )
         parser.add_argument("--token-name", default="created by create_account")
+        parser.add_argument(
+            "--token-expires-days",
+            type=int,
+            help=(
+                "the token's lifetime in days (default: "
+                "MODELGOV_TOKEN_DEFAULT_TTL_DAYS; at most MODELGOV_TOKEN_MAX_TTL_DAYS)"
+            ),
+        )
         parser.add_argument(
             "--scope",
             action="append",
@@ -59,19 +77,20 @@ class Command(BaseCommand):
                 )
                 issued = None
                 if options["token"]:
+                    days = options["token_expires_days"]
                     issued = services.api_token_create(
                         actor=user,
                         user=user,
                         name=options["token_name"],
                         scopes=options["scopes"],
+                        expires_at=(
+                            None
+                            if days is None
+                            else services.api_token_expiry(days=days)
+                        ),
                     )
         except ValidationError as exc:
-            messages = (
-                [f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items()]
-                if hasattr(exc, "error_dict")
-                else exc.messages
-            )
-            raise CommandError("; ".join(messages)) from exc
+            raise CommandError(validation_error_text(exc)) from exc
         self.stdout.write(f"created {user.get_username()} ({options['role']})")
         if issued is not None:
             self.stdout.write(f"token: {issued.raw}")

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 
 from governance import services
+from governance.management.commands.create_account import validation_error_text
 
 
 class Command(BaseCommand):
     help = (
         "Issue an API token for an existing account (e.g. to rotate a service "
         "account's token); print it once. Revoke the old one at /admin/ or with "
-        "POST /api/v1/tokens/{id}/revoke."
+        "POST /api/v1/tokens/{id}/revoke (a session, or a token with tokens:manage)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -40,18 +39,16 @@ class Command(BaseCommand):
         parser.add_argument(
             "--expires-days",
             type=int,
-            help="lifetime in days (default: MODELGOV_TOKEN_DEFAULT_TTL_DAYS)",
+            help=(
+                "lifetime in days (default: MODELGOV_TOKEN_DEFAULT_TTL_DAYS; at most "
+                "MODELGOV_TOKEN_MAX_TTL_DAYS)"
+            ),
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
         user = get_user_model().objects.filter(username=options["username"]).first()
         if user is None:
             raise CommandError(f"No account {options['username']!r}.")
-        expires_at = None
-        if options["expires_days"] is not None:
-            if options["expires_days"] < 1:
-                raise CommandError("--expires-days must be at least 1.")
-            expires_at = timezone.now() + timedelta(days=options["expires_days"])
         model = None
         if options["model"]:
             from registry.models import Model
@@ -60,6 +57,9 @@ class Command(BaseCommand):
             if model is None:
                 raise CommandError(f"No model {options['model']!r}.")
         try:
+            expires_at = None
+            if options["expires_days"] is not None:
+                expires_at = services.api_token_expiry(days=options["expires_days"])
             issued = services.api_token_create(
                 actor=None,
                 user=user,
@@ -70,7 +70,7 @@ class Command(BaseCommand):
                 deployment_environment=options["environment"] or "",
             )
         except ValidationError as exc:
-            raise CommandError("; ".join(exc.messages)) from exc
+            raise CommandError(validation_error_text(exc)) from exc
         self.stdout.write(
             f"token {issued.token.prefix} expires {issued.token.expires_at:%Y-%m-%d}"
         )

@@ -33,7 +33,7 @@ from audits.ledger.models import (
     LedgerQueue,
     ProtectedAttributes,
 )
-from audits.models import AuditEvent
+from audits.models import AuditEvent, RefusalKind, RefusedAction
 from governance import services as governance_services
 from governance.models import ApiToken, ReleaseRequest
 from governance.services import deployments
@@ -753,9 +753,17 @@ def test_only_a_live_bound_ingest_key_may_write_f2(
     before = snapshot()
     # when
     response = post(client, body, url)
-    # then
+    # then refused; the only rows written are the refusal of a known token (a
+    # spoiled key is misuse, another token lacks the scope) and its ledger leaf
     assert response.status_code == status
-    assert snapshot() == before
+    kind = {
+        "key": RefusalKind.TOKEN_MISUSE,
+        "unbound": RefusalKind.TOKEN_SCOPE,
+        "developer": RefusalKind.TOKEN_SCOPE,
+    }.get(header or "")
+    refused = list(RefusedAction.objects.values_list("kind", flat=True))
+    assert refused == ([kind] if kind else [])
+    assert snapshot() == grew(before, keys=len(refused), queue=len(refused))
     if status == 401:
         assert response["WWW-Authenticate"] == 'Bearer realm="modelgov"'
 
