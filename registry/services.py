@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from audits import services as audit_services
 from audits.models import RefusalKind
+from governance import refusals
 from governance.exceptions import Conflict, FrozenError
 from registry import baseline as baseline_rules
 from registry import catalog, digests, template_schema
@@ -210,6 +211,8 @@ def model_update(*, actor: Any, model: Model, data: Mapping[str, Any]) -> Model:
             reason=str(exc),
             kind=RefusalKind.SEPARATION_OF_DUTIES,
         )
+        # Recorded: the API's and the pages' edges must not record it again.
+        refusals.mark_recorded(exc)
         raise
 
 
