@@ -2,8 +2,9 @@
 then write at the same instant both succeed, one after the other (transaction mode
 IMMEDIATE); a lock still held past the timeout is a 503 with Retry-After, not a 500.
 
-Each case runs in a subprocess on a temporary SQLite file with the real settings
-module (the suite's own database is PostgreSQL).
+The SQLite cases run in a subprocess on a temporary SQLite file with the real
+settings module (the suite's own database is PostgreSQL); the last test drives the
+whole middleware stack in-process.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from django.db import OperationalError
 from django.http import HttpResponse
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 
+from governance import services
 from governance.middleware import DatabaseBusyMiddleware, database_busy
+from tests.conftest import client_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -194,3 +198,31 @@ def test_other_database_errors_are_not_taken_for_a_busy_database() -> None:
         middleware.process_exception(request, OperationalError("disk I/O error"))
         is None
     )
+
+
+def test_a_busy_database_in_a_view_is_a_503_through_the_whole_stack(
+    developer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a view whose database work times out waiting for the lock
+    client = Client()
+    client.force_login(developer)
+    api = client_for(developer)
+
+    def locked(user: Any) -> set[str]:
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(services, "user_roles", locked)
+    # when a page and an API endpoint run into it
+    page = client.get("/")
+    response = api.get("/api/v1/me")
+    # then both answer 503 asking to retry, the API in its error shape
+    assert page.status_code == 503
+    assert page["Retry-After"] == "5"
+    assert "The database is busy" in page.content.decode()
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert response.json() == {
+        "detail": "The database is busy; nothing was changed. Try again shortly.",
+        "code": "database_busy",
+        "errors": {},
+    }
