@@ -19,7 +19,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, QuerySet
+from django.db.models import Count, F, QuerySet, Window
+from django.db.models.functions import RowNumber
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -171,11 +172,22 @@ def _approval(requests: Sequence[ReleaseRequest], environment: str) -> Approval:
 def _latest_reports(
     user: Any, version_ids: Sequence[int]
 ) -> dict[tuple[int, str, str], MonitoringReport]:
+    """The newest report of each (version, environment, kind).
+
+    A window function rather than PostgreSQL's ``DISTINCT ON``, so the demo's SQLite
+    database gives the same answer (ADR 0020).
+    """
     latest = (
         selectors.report_list_for_user(user=user)
         .filter(model_version_id__in=version_ids)
-        .order_by("model_version_id", "environment", "kind", "-window_end", "-id")
-        .distinct("model_version_id", "environment", "kind")
+        .annotate(
+            newest=Window(
+                RowNumber(),
+                partition_by=[F("model_version_id"), F("environment"), F("kind")],
+                order_by=[F("window_end").desc(), F("id").desc()],
+            )
+        )
+        .filter(newest=1)
     )
     return {(r.model_version_id, r.environment, r.kind): r for r in latest}
 

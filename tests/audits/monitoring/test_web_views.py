@@ -242,6 +242,40 @@ def test_overview_query_count_does_not_grow_with_monitors(
     assert len(two_monitors) == len(one_monitor) <= 10
 
 
+def test_overview_links_the_newest_report_of_each_kind_and_environment(
+    client: Client, risk_officer: Any, monitor: Monitor
+) -> None:
+    # given fairness reports over an older window, the newest window twice (the
+    # later id, run on demand, wins the tie) and a drift report in another environment
+    metrics, breaches = fairness_metrics()
+    older = _report(
+        monitor,
+        "fairness",
+        window_start=WINDOW_START - timedelta(days=3),
+        window_end=WINDOW_START,
+        metrics=metrics,
+        breaches=breaches,
+    )
+    first = _report(monitor, "fairness", metrics=metrics, breaches=breaches)
+    newest = _report(
+        monitor, "fairness", trigger="browser", metrics=metrics, breaches=breaches
+    )
+    staging = services.monitor_ensure(
+        version=monitor.model_version, environment="staging"
+    )
+    staging_drift = _report(staging, "drift", metrics=drift_metrics())
+    # when the risk officer opens the overview (a window function, not DISTINCT ON,
+    # so SQLite gives the same answer)
+    response = _login(client, risk_officer).get(reverse("audits:monitoring"))
+    # then each row links only the newest report of its environment and kind
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert f'href="{reverse("audits:report", args=[newest.pk])}"' in body
+    assert f'href="{reverse("audits:report", args=[staging_drift.pk])}"' in body
+    assert f'href="{reverse("audits:report", args=[first.pk])}"' not in body
+    assert f'href="{reverse("audits:report", args=[older.pk])}"' not in body
+
+
 # --- one report -------------------------------------------------------------------
 
 
