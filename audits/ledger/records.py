@@ -161,7 +161,12 @@ def parse_batch(
 ) -> list[Any]:
     """The records of a JSON array or NDJSON body (``application/x-ndjson``)."""
     if len(body) > max_bytes:
-        raise BatchError(413, "batch_too_large", f"The body exceeds {max_bytes} bytes.")
+        raise BatchError(
+            413,
+            "batch_too_large",
+            f"The body exceeds {max_bytes} bytes.",
+            {"body": [f"The body exceeds {max_bytes} bytes."]},
+        )
     kind = content_type.split(";", 1)[0].strip().lower()
     ndjson = kind in ("application/x-ndjson", "application/jsonl", "application/ndjson")
     if ndjson:
@@ -204,6 +209,7 @@ def parse_batch(
             415,
             "unsupported_media_type",
             "Send application/json (an array) or application/x-ndjson.",
+            {"body": ["Send application/json (an array) or application/x-ndjson."]},
         )
     # orjson refuses lone surrogates, NaN, Infinity and 1e309 (above), but accepts
     # NUL, integers beyond 64 bits (as floats) and nesting up to 1,024 levels: two
