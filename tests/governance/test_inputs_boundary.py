@@ -294,3 +294,43 @@ def test_a_valid_body_with_a_surrogate_pair_passes_the_boundary(
     assert response.status_code == 200
     credit_model.refresh_from_db()
     assert credit_model.purpose == "Scores \U0001f600 applicants"
+
+
+OVERFLOWING_AS_OF = "9999-12-31T23:59:59-14:00"
+AS_OF_MESSAGE = (
+    "Out of range: the date-time must lie between 0001-01-01 and 9999-12-31 in UTC."
+)
+
+
+def test_as_of_beyond_the_calendar_is_a_400_naming_as_of(
+    objects: dict[str, Any], developer: Any
+) -> None:
+    # given
+    client = APIClient()
+    client.force_login(developer)
+    base = f"/api/v1/models/{objects['slug']}/versions/{objects['version']}"
+    document = objects["pk"]["api-document-section"]
+    # when
+    answers = [
+        client.get(f"{base}/card", {"as_of": OVERFLOWING_AS_OF}),
+        client.get(f"{base}/documents/{document}", {"as_of": OVERFLOWING_AS_OF}),
+    ]
+    # then
+    assert [(a.status_code, a.json()["errors"]) for a in answers] == [
+        (400, {"as_of": [AS_OF_MESSAGE]}),
+        (400, {"as_of": [AS_OF_MESSAGE]}),
+    ]
+
+
+def test_as_of_beyond_the_calendar_is_explained_on_the_card_history_page(
+    objects: dict[str, Any], developer: Any
+) -> None:
+    # given
+    client = APIClient()
+    client.force_login(developer)
+    url = reverse("registry:card_history", args=[objects["slug"], objects["version"]])
+    # when
+    response = client.get(url, {"as_of": OVERFLOWING_AS_OF})
+    # then
+    assert response.status_code == 200
+    assert AS_OF_MESSAGE in response.content.decode()
