@@ -13,7 +13,7 @@ from django.template import engines
 from governance import inputs
 from governance.api.boundary import JSONRenderer
 from registry import forms as registry_forms
-from registry import selectors
+from registry import selectors, template_schema
 
 INT_MESSAGE = "Integer outside the accepted range (-2^63 to 2^63-1)."
 
@@ -198,3 +198,13 @@ def test_parse_as_of_refuses_instants_beyond_the_calendar_in_utc(value: str):
     assert str(caught.value) == (
         "Out of range: the date-time must lie between 0001-01-01 and 9999-12-31 in UTC."
     )
+
+
+def test_template_number_fields_refuse_integers_beyond_64_bits_in_services_too():
+    # given
+    section = {"key": "perf", "fields": [{"key": "n", "type": "number", "label": "N"}]}
+    # when
+    with pytest.raises(template_schema.SchemaError) as caught:
+        template_schema.clean_section_values(section, {"n": 2**64 + 1})
+    # then
+    assert caught.value.errors == {"n": [INT_MESSAGE]}

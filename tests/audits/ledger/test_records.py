@@ -952,3 +952,14 @@ def test_outcome_leaf_bytes_are_canonical_for_a_fixed_input() -> None:
         b'"received_at":"2026-11-22T12:00:00.000000Z","trace_id":"t-1",'
         b'"type":"outcome","v":1}'
     )
+
+
+def test_features_nested_past_the_limit_are_refused_naming_the_path() -> None:
+    # given features nested 100 levels (orjson itself accepts up to 1,024)
+    features: Any = 1
+    for _ in range(100):
+        features = {"k": features}
+    # when
+    errors = errors_of(record(version="0.9.0", features=features))
+    # then
+    assert errors == {"records[0].features" + ".k" * 62: [inputs.depth_message(62)]}
