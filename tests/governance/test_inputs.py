@@ -208,3 +208,17 @@ def test_template_number_fields_refuse_integers_beyond_64_bits_in_services_too()
         template_schema.clean_section_values(section, {"n": 2**64 + 1})
     # then
     assert caught.value.errors == {"n": [INT_MESSAGE]}
+
+
+def test_the_admin_template_form_parses_through_the_boundary():
+    # given
+    from registry.admin import TemplateAddForm
+
+    form = TemplateAddForm(
+        data={"definition_json": '{"version": 18446744073709551617}'}
+    )
+    # when
+    valid = form.is_valid()
+    # then
+    assert not valid
+    assert form.errors["definition_json"] == [f"version: {INT_MESSAGE}"]
