@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework.parsers import BaseParser
 from rest_framework.renderers import JSONRenderer as DrfJSONRenderer
@@ -92,15 +93,18 @@ class JSONBodyMiddleware:
         if request.method not in _WRITE_METHODS or not _uses_boundary(view_func):
             return None
         length = request.META.get("CONTENT_LENGTH") or ""
+        too_large = InvalidInput(
+            {"body": [f"The body exceeds {inputs.MAX_BODY_BYTES} bytes."]},
+            status=413,
+            code="too_large",
+            detail=f"The body exceeds {inputs.MAX_BODY_BYTES} bytes.",
+        )
         if length.isdigit() and int(length) > inputs.MAX_BODY_BYTES:
-            error = InvalidInput(
-                {"body": [f"The body exceeds {inputs.MAX_BODY_BYTES} bytes."]},
-                status=413,
-                code="too_large",
-                detail=f"The body exceeds {inputs.MAX_BODY_BYTES} bytes.",
-            )
-            return JsonResponse(error.as_dict(), status=error.status)
-        body = request.body
+            return JsonResponse(too_large.as_dict(), status=too_large.status)
+        try:
+            body = request.body
+        except RequestDataTooBig:  # no Content-Length, over Django's own limit
+            return JsonResponse(too_large.as_dict(), status=too_large.status)
         if not body:
             return None
         media_type = (request.content_type or "").lower()
