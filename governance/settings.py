@@ -231,6 +231,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The input boundary's 400/413/415 on every write (ADR 0019).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "governance.api.boundary.declare_boundary_responses",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "MaterialityLevelEnum": "registry.choices.MaterialityLevel",
         "ModelStatusEnum": "registry.choices.ModelStatus",

@@ -123,3 +123,42 @@ class JSONBodyMiddleware:
         except InvalidInput as exc:
             return JsonResponse(exc.as_dict(), status=exc.status)
         return None
+
+
+_ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "detail": {"type": "string"},
+        "code": {"type": "string"},
+        "errors": {
+            "type": "object",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "required": ["detail", "code", "errors"],
+}
+_BOUNDARY_RESPONSES = {
+    "400": "Invalid input: errors names each field the input limits refuse",
+    "413": "The body exceeds 1 MiB",
+    "415": "The body is not application/json",
+}
+
+
+def declare_boundary_responses(result: Any, generator: Any, **kwargs: Any) -> Any:
+    """drf-spectacular postprocessing hook: every write operation declares the
+    answers of the input boundary (400, 413, 415), unless it declares its own."""
+    for item in result.get("paths", {}).values():
+        for method in ("post", "put", "patch"):
+            operation = item.get(method)
+            if operation is None:
+                continue
+            responses = operation.setdefault("responses", {})
+            for status, description in _BOUNDARY_RESPONSES.items():
+                responses.setdefault(
+                    status,
+                    {
+                        "description": description,
+                        "content": {"application/json": {"schema": _ERROR_SCHEMA}},
+                    },
+                )
+    return result

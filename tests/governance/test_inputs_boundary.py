@@ -334,3 +334,20 @@ def test_as_of_beyond_the_calendar_is_explained_on_the_card_history_page(
     # then
     assert response.status_code == 200
     assert AS_OF_MESSAGE in response.content.decode()
+
+
+def test_the_schema_declares_the_boundary_answers_on_every_write() -> None:
+    # given
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    # when
+    missing = [
+        (path, method)
+        for path, item in schema["paths"].items()
+        for method in WRITE_METHODS
+        if method in item
+        and not {"400", "413", "415"} <= set(item[method]["responses"])
+    ]
+    # then
+    assert missing == []
