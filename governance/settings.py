@@ -102,6 +102,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "governance.middleware.RequestIdMiddleware",
     "governance.middleware.DatabaseBusyMiddleware",
+    "governance.api.boundary.JSONBodyMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -116,7 +117,8 @@ ASGI_APPLICATION = "governance.asgi.application"
 
 TEMPLATES = [
     {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "BACKEND": "governance.templating.SafeDjangoTemplates",
+        "NAME": "django",
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
@@ -214,8 +216,8 @@ REST_FRAMEWORK: dict[str, Any] = {
         "rest_framework.permissions.IsAuthenticated",
         "governance.permissions.TokenScopePermission",
     ],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["governance.api.boundary.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["governance.api.boundary.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
@@ -241,6 +243,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The input boundary's 400/413/415 on every write (ADR 0019).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "governance.api.boundary.declare_boundary_responses",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "MaterialityLevelEnum": "registry.choices.MaterialityLevel",
         "ModelStatusEnum": "registry.choices.ModelStatus",

@@ -3,7 +3,6 @@ administrators add organisation templates, which go through the service."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django import forms
@@ -12,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
+from governance import inputs
 from governance.admin_mixins import ReadOnlyAdminMixin
 from registry import services, template_schema
 from registry.models import Document, DocumentTemplate, Model, ModelCard, ModelVersion
@@ -68,9 +68,11 @@ class TemplateAddForm(forms.ModelForm):
 
     def clean_definition_json(self) -> Any:
         try:
-            value = json.loads(self.cleaned_data["definition_json"])
-        except ValueError as exc:
-            raise ValidationError(f"Not valid JSON: {exc}") from exc
+            value = inputs.loads(self.cleaned_data["definition_json"])
+        except inputs.InvalidInput as exc:
+            raise ValidationError(
+                [f"{field}: {' '.join(m)}" for field, m in exc.errors.items()]
+            ) from exc
         if not isinstance(value, dict):
             raise ValidationError("The definition must be a JSON object.")
         try:

@@ -14,6 +14,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
+from governance import inputs
 from registry import template_schema
 from registry.choices import (
     MaterialityLevel,
@@ -304,9 +305,16 @@ class _NumberField(forms.CharField):
         if not text:
             return None
         try:
-            return int(text)
+            integer = int(text)
         except ValueError:
             pass
+        else:
+            if not inputs.INT_MIN <= integer <= inputs.INT_MAX:
+                raise ValidationError(
+                    inputs.integer_message(inputs.INT_MIN, inputs.INT_MAX),
+                    code="invalid",
+                )
+            return integer
         try:
             number = float(text)
         except ValueError as exc:

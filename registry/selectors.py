@@ -190,4 +190,13 @@ def parse_as_of(value: str) -> datetime:
         ) from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
+    try:
+        # Comparisons convert it to UTC: 9999-12-31T23:59:59-14:00 is past the last
+        # representable instant there and must be refused here, not in a query.
+        parsed.astimezone(dt.UTC)
+    except (OverflowError, ValueError) as exc:
+        raise ValueError(
+            "Out of range: the date-time must lie between 0001-01-01 and "
+            "9999-12-31 in UTC."
+        ) from exc
     return parsed

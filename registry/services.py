@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from audits import services as audit_services
 from audits.models import RefusalKind
-from governance import refusals
+from governance import inputs, refusals
 from governance.exceptions import Conflict, FrozenError
 from registry import baseline as baseline_rules
 from registry import catalog, digests, template_schema
@@ -459,7 +459,18 @@ def model_version_submit(*, actor: Any, version: ModelVersion) -> ModelVersion:
         )
     if not version.input_schema:
         raise ValidationError({"input_schema": ["A version needs an input schema."]})
-    version.content_digest = digests.content_digest(version.content())
+    content = version.content()
+    refused = inputs.problems(content)
+    if refused:
+        # Stored before the input boundary (ADR 0019): never frozen into a digest.
+        errors: dict[str, list[str]] = {}
+        for where, message in refused:
+            errors.setdefault(where, []).append(
+                f"{message} Correct it in the draft (manage.py input_scan --repair "
+                "reports and repairs it) before submitting."
+            )
+        raise ValidationError(errors)
+    version.content_digest = digests.content_digest(content)
     version.status = VersionStatus.SUBMITTED
     version.submitted_by = actor
     version.submitted_at = timezone.now()
@@ -760,3 +771,41 @@ def template_catalog_sync(*, using: str = "default") -> list[str]:
             is_builtin=True,
         )
     return warnings
+
+
+@transaction.atomic(durable=True)
+def stored_input_repair(
+    *,
+    actor: Any,
+    obj: ModelVersion | ModelCard | Document,
+    fields: Mapping[str, Any],
+    paths: list[str],
+) -> ModelVersion | ModelCard | Document:
+    """Replace ``fields`` of a draft's row holding values stored before the input
+    boundary (``manage.py input_scan --repair``; ADR 0019).
+
+    Only a draft version, or the card or a document of one, may be changed: anything
+    frozen is reported, never rewritten (raises Conflict). The row is locked; the
+    new values must pass the boundary (raises ValidationError). Audited as
+    ``registry.input.repaired`` with the field paths repaired.
+    """
+    obj = type(obj).objects.select_for_update().get(pk=obj.pk)
+    version = obj if isinstance(obj, ModelVersion) else obj.model_version
+    if version.status != VersionStatus.DRAFT:
+        raise Conflict(
+            f"Version {version} is {version.get_status_display().lower()}; only a "
+            "draft's records may be repaired.",
+            code="invalid_state",
+        )
+    for name, value in fields.items():
+        inputs.check(value, path=name)
+        setattr(obj, name, value)
+    obj._history_user = actor  # type: ignore[union-attr]
+    obj.save(update_fields=list(fields))
+    audit_services.audit_event_record(
+        actor=actor,
+        event_type="registry.input.repaired",
+        obj=obj,
+        payload={"version": str(version), "fields": sorted(fields), "paths": paths},
+    )
+    return obj

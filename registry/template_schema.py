@@ -244,6 +244,9 @@ def _clean_value(fdef: Mapping[str, Any], value: Any) -> Any:
             raise ValueError("Must be a number.")
         if not math.isfinite(value):
             raise ValueError("Must be a finite number.")
+        if isinstance(value, int) and not -(2**63) <= value < 2**63:
+            # The input boundary's range (governance.inputs, ADR 0019).
+            raise ValueError("Integer outside the accepted range (-2^63 to 2^63-1).")
         return value
     if ftype == "boolean":
         if not isinstance(value, bool):

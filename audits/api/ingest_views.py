@@ -130,9 +130,8 @@ class _IngestApi(APIView):
     def post(self, request: Request) -> HttpResponse:
         length = request.META.get("CONTENT_LENGTH") or "0"
         if length.isdigit() and int(length) > records.MAX_BYTES:
-            return _error(
-                413, "batch_too_large", f"The body exceeds {records.MAX_BYTES} bytes."
-            )
+            detail = f"The body exceeds {records.MAX_BYTES} bytes."
+            return _error(413, "batch_too_large", detail, {"body": [detail]})
         body = request._request.body  # noqa: SLF001  the raw bytes, parsed in bulk
         assert isinstance(request.auth, ApiToken)
         try:

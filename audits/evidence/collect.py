@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -56,6 +57,7 @@ from audits.monitoring.models import (
     ReportStatus,
     RollupMark,
 )
+from governance import inputs
 from governance.choices import RequestState, SignatureMeaning
 from governance.models import (
     Deployment,
@@ -142,19 +144,32 @@ def _upto(value: datetime | None, as_of: datetime) -> datetime | None:
 
 def _shown(value: Any) -> Any:
     """``value`` for the HTML: every ISO time of a source as "YYYY-MM-DD HH:MM:SS"
-    (the sources keep the microseconds)."""
+    (the sources keep the microseconds). Values stored before the input boundary
+    (lone surrogates, NUL, non-finite numbers) are shown escaped (ADR 0019)."""
     if isinstance(value, str):
         match = ISO_TIME.match(value)
-        return f"{match[1]} {match[2]}" if match else value
+        return f"{match[1]} {match[2]}" if match else inputs.safe_text(value)
     if isinstance(value, dict):
-        return {key: _shown(item) for key, item in value.items()}
+        return {inputs.sanitize(key): _shown(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_shown(item) for item in value]
-    return value
+    return inputs.sanitize(value)
 
 
 def _json_source(name: str, data: Any) -> Source:
-    return Source(name, JSON, orjson.dumps(data, option=orjson.OPT_SORT_KEYS))
+    try:
+        return Source(name, JSON, orjson.dumps(data, option=orjson.OPT_SORT_KEYS))
+    except orjson.JSONEncodeError:
+        # Stored before the input boundary: an integer beyond 64 bits, a lone
+        # surrogate, deep nesting. The stdlib writes the same compact, sorted form.
+        text = json.dumps(
+            inputs.sanitize(data),
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            default=str,
+        )
+        return Source(name, JSON, text.encode("utf-8"))
 
 
 def _csv_source(

@@ -24,6 +24,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from governance import inputs
+
 __all__ = [
     "Binding",
     "BatchError",
@@ -47,6 +49,12 @@ LEAF_VERSION = 1
 MAX_RECORDS = 1000
 MAX_BYTES = 1024 * 1024
 MAX_SAFE_INTEGER = 2**53
+# The batch array is level 1 and its records level 2 (governance.inputs.MAX_DEPTH).
+FEATURES_MAX_DEPTH = 62
+# Any integer beyond ±2^53 has at least 16 digits: a body without a run of 16 digits
+# holds none (orjson would parse one beyond 64 bits as a rounded float, unseen).
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_DIGIT_RUN = b"0" * 16
 # Outcome entry ids are derived from the prediction id: one outcome per prediction.
 OUTCOME_NAMESPACE = uuid.UUID("6f0e3c1e-55a4-4c1b-9d59-1a2b3c4d5e6f")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -155,9 +163,15 @@ def parse_batch(
 ) -> list[Any]:
     """The records of a JSON array or NDJSON body (``application/x-ndjson``)."""
     if len(body) > max_bytes:
-        raise BatchError(413, "batch_too_large", f"The body exceeds {max_bytes} bytes.")
+        raise BatchError(
+            413,
+            "batch_too_large",
+            f"The body exceeds {max_bytes} bytes.",
+            {"body": [f"The body exceeds {max_bytes} bytes."]},
+        )
     kind = content_type.split(";", 1)[0].strip().lower()
-    if kind in ("application/x-ndjson", "application/jsonl", "application/ndjson"):
+    ndjson = kind in ("application/x-ndjson", "application/jsonl", "application/ndjson")
+    if ndjson:
         records = []
         for number, line in enumerate(body.split(b"\n"), start=1):
             if not line.strip():
@@ -165,6 +179,7 @@ def parse_batch(
             try:
                 records.append(orjson.loads(line))
             except orjson.JSONDecodeError as exc:
+                _refuse_hostile(body, ndjson=True)
                 raise BatchError(
                     400,
                     "malformed_json",
@@ -177,6 +192,7 @@ def parse_batch(
         try:
             records = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
+            _refuse_hostile(body, ndjson=False)
             raise BatchError(
                 400,
                 "malformed_json",
@@ -195,7 +211,15 @@ def parse_batch(
             415,
             "unsupported_media_type",
             "Send application/json (an array) or application/x-ndjson.",
+            {"body": ["Send application/json (an array) or application/x-ndjson."]},
         )
+    # orjson refuses lone surrogates, NaN, Infinity and 1e309 (above), but accepts
+    # NUL and integers beyond 64 bits (as rounded floats): two byte scans find a
+    # suspect body (about 0.6 µs a record), which the strict parser then names field
+    # by field. Nesting that orjson accepts (up to 1,024 levels) can only be stored
+    # in features: validate_predictions checks its depth.
+    if b"\\u0000" in body or _LONG_DIGIT_RUN in body.translate(_DIGITS_AS_ZERO):
+        _refuse_hostile(body, ndjson=ndjson)
     if not records:
         raise BatchError(
             400, "empty_batch", "The batch holds no records.", {"body": ["Empty."]}
@@ -207,6 +231,49 @@ def parse_batch(
             f"A batch holds at most {max_records} records.",
         )
     return records
+
+
+def _refuse_hostile(body: bytes, *, ndjson: bool) -> None:
+    """Raise BatchError(422) naming every record and field that the input boundary
+    refuses (governance.inputs, integers limited to ±2^53); return quietly if the
+    body holds none (it may still be malformed JSON, reported by the caller)."""
+    limits: dict[str, Any] = {"int_min": -MAX_SAFE_INTEGER, "int_max": MAX_SAFE_INTEGER}
+    errors: dict[str, list[str]] = {}
+    if ndjson:
+        lines = (line for line in body.split(b"\n") if line.strip())
+        for i, line in enumerate(lines):
+            try:
+                inputs.loads(line, **limits)
+            except inputs.InvalidInput as exc:
+                if exc.code != "invalid":  # not JSON: the caller names the line
+                    continue
+                for where, messages in exc.errors.items():
+                    name = (
+                        f"records[{i}]" if where == "body" else f"records[{i}].{where}"
+                    )
+                    if where.startswith("body["):
+                        name = f"records[{i}]{where[4:]}"
+                    errors.setdefault(name, []).extend(messages)
+    else:
+        try:
+            inputs.loads(body, **limits)
+        except inputs.InvalidInput as exc:
+            if exc.code == "invalid":
+                errors = {
+                    ("records" + where[4:] if where.startswith("body") else where): (
+                        messages
+                    )
+                    for where, messages in exc.errors.items()
+                }
+    if errors:
+        bad_records = len({key.split("]", 1)[0] for key in errors})
+        raise BatchError(
+            422,
+            "invalid_batch",
+            f"{bad_records} record(s) hold values that are not accepted; "
+            "nothing of this batch was written.",
+            errors,
+        )
 
 
 # --- field checks -------------------------------------------------------------------
@@ -435,6 +502,11 @@ def validate_predictions(
             if not isinstance(features, dict):
                 bad(i, "features", "Must be an object.")
             else:
+                if inputs.deeper_than(features, FEATURES_MAX_DEPTH):
+                    for where, message in inputs.problems(
+                        features, max_depth=FEATURES_MAX_DEPTH
+                    ):
+                        bad(i, f"features.{where}", message)
                 if _has_big_integer(features):
                     plain: list[tuple[str, str]] = []
                     _plain_errors(features, "", plain)

@@ -15,7 +15,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from governance import refusals
+from governance import inputs, refusals
 from governance.exceptions import Conflict
 
 
@@ -39,6 +39,8 @@ def _django_validation_errors(exc: DjangoValidationError) -> dict[str, list[str]
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, inputs.InvalidInput):
+        return Response(exc.as_dict(), status=exc.status)
     if isinstance(exc, DjangoValidationError):
         errors = _django_validation_errors(exc)
         return Response(

@@ -1,0 +1,164 @@
+"""The input boundary in front of the API: DRF's default parser and renderer, and the
+middleware that makes every write to a DRF view pass :mod:`governance.inputs`.
+
+ADR 0019. The errors are the API's one error shape (governance/api/errors.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from rest_framework.parsers import BaseParser
+from rest_framework.renderers import JSONRenderer as DrfJSONRenderer
+
+from governance import inputs
+from governance.inputs import InvalidInput, safe_text
+
+_MISSING = object()
+_PARSED = "_modelgov_json_body"
+_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+class JSONParser(BaseParser):
+    """DRF's default parser: the body through :func:`governance.inputs.loads`."""
+
+    media_type = "application/json"
+
+    def parse(
+        self, stream: Any, media_type: Any = None, parser_context: Any = None
+    ) -> Any:
+        request = (parser_context or {}).get("request")
+        django_request = getattr(request, "_request", None)
+        parsed = getattr(django_request, _PARSED, _MISSING)
+        if parsed is not _MISSING:
+            return parsed
+        return inputs.loads(
+            stream.read(inputs.MAX_BODY_BYTES + 1) if stream is not None else b""
+        )
+
+
+class JSONRenderer(DrfJSONRenderer):
+    """DRF's JSON renderer, which never fails on stored data written before the
+    boundary: a value that does not serialise is rendered through :func:`governance.inputs.sanitize`."""
+
+    def render(
+        self,
+        data: Any,
+        accepted_media_type: str | None = None,
+        renderer_context: Any = None,
+    ) -> bytes:
+        try:
+            return super().render(data, accepted_media_type, renderer_context)
+        except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
+            return super().render(
+                inputs.sanitize(data), accepted_media_type, renderer_context
+            )
+
+
+def _uses_boundary(view_func: Callable[..., Any]) -> bool:
+    # Imported here: DRF's views module loads this module's renderer and parser
+    # (the DEFAULT_* settings) while it is itself being imported.
+    from rest_framework.views import APIView
+
+    view_class = getattr(view_func, "cls", None)
+    if not (isinstance(view_class, type) and issubclass(view_class, APIView)):
+        return False
+    return any(
+        isinstance(parser, type) and issubclass(parser, JSONParser)
+        for parser in view_class.parser_classes
+    )
+
+
+class JSONBodyMiddleware:
+    """Every write to a DRF view that uses :class:`JSONParser` passes the boundary
+    before the view runs, whether or not the view reads its body: a view that
+    ignores the body must not act on a request whose body was refused."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., Any],
+        view_args: Any,
+        view_kwargs: Any,
+    ) -> HttpResponse | None:
+        if request.method not in _WRITE_METHODS or not _uses_boundary(view_func):
+            return None
+        length = request.META.get("CONTENT_LENGTH") or ""
+        too_large = InvalidInput(
+            {"body": [f"The body exceeds {inputs.MAX_BODY_BYTES} bytes."]},
+            status=413,
+            code="too_large",
+            detail=f"The body exceeds {inputs.MAX_BODY_BYTES} bytes.",
+        )
+        if length.isdigit() and int(length) > inputs.MAX_BODY_BYTES:
+            return JsonResponse(too_large.as_dict(), status=too_large.status)
+        try:
+            body = request.body
+        except RequestDataTooBig:  # no Content-Length, over Django's own limit
+            return JsonResponse(too_large.as_dict(), status=too_large.status)
+        if not body:
+            return None
+        media_type = (request.content_type or "").lower()
+        if media_type != "application/json":
+            shown = safe_text(request.META.get("CONTENT_TYPE", ""))[:100]
+            detail = f'Unsupported media type "{shown}": send application/json.'
+            error = InvalidInput(
+                {"body": [detail]},
+                status=415,
+                code="unsupported_media_type",
+                detail=detail,
+            )
+            return JsonResponse(error.as_dict(), status=error.status)
+        try:
+            setattr(request, _PARSED, inputs.loads(body))
+        except InvalidInput as exc:
+            return JsonResponse(exc.as_dict(), status=exc.status)
+        return None
+
+
+_ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "detail": {"type": "string"},
+        "code": {"type": "string"},
+        "errors": {
+            "type": "object",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "required": ["detail", "code", "errors"],
+}
+_BOUNDARY_RESPONSES = {
+    "400": "Invalid input: errors names each field the input limits refuse",
+    "413": "The body exceeds 1 MiB",
+    "415": "The body is not application/json",
+}
+
+
+def declare_boundary_responses(result: Any, generator: Any, **kwargs: Any) -> Any:
+    """drf-spectacular postprocessing hook: every write operation declares the
+    answers of the input boundary (400, 413, 415), unless it declares its own."""
+    for item in result.get("paths", {}).values():
+        for method in ("post", "put", "patch"):
+            operation = item.get(method)
+            if operation is None:
+                continue
+            responses = operation.setdefault("responses", {})
+            for status, description in _BOUNDARY_RESPONSES.items():
+                responses.setdefault(
+                    status,
+                    {
+                        "description": description,
+                        "content": {"application/json": {"schema": _ERROR_SCHEMA}},
+                    },
+                )
+    return result
