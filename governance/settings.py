@@ -8,6 +8,7 @@ given as files (``NAME_FILE``), as container orchestrators mount them.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "simple_history",
     "django_celery_beat",
+    # Counts failed password attempts for the lockout (ADR 0021).
+    "axes",
     "governance.apps.GovernanceConfig",
     "registry.apps.RegistryConfig",
     "audits.apps.AuditsConfig",
@@ -138,6 +141,53 @@ DATABASES = {
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Caches: the API throttles count in the default cache. Local memory is per process:
+# a deployment with several processes (gunicorn workers, hosts) needs the shared
+# cache, MODELGOV_CACHE_URL=redis://host:6379/1 (docs/operations.md).
+_CACHE_URL = os.environ.get("MODELGOV_CACHE_URL", "")
+if _CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _CACHE_URL,
+        }
+    }
+elif _CACHE_URL in ("", "locmem://"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    raise ImproperlyConfigured(
+        f"MODELGOV_CACHE_URL must be redis://, rediss:// or locmem://, not {_CACHE_URL!r}"
+    )
+
+# Sign-in lockout (django-axes, ADR 0021): after MODELGOV_LOCKOUT_FAILURES failed
+# passwords (sign-ins and signature passwords alike) for one account, or from one
+# address, further attempts are refused, even with the right password, until an
+# administrator unlocks (admin or `manage.py unlock_account`), or, if set, after
+# MODELGOV_LOCKOUT_COOLOFF_MINUTES. Attempts are counted in the database.
+AUTHENTICATION_BACKENDS = [
+    "governance.auth_backends.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = envint("MODELGOV_LOCKOUT_FAILURES", 5)
+# Per account and per address; per account only where the address is unknown.
+AXES_LOCKOUT_PARAMETERS = "governance.services.lockout.lockout_parameters"
+AXES_HANDLER = "governance.auth_backends.LockoutHandler"
+_COOLOFF_MINUTES = envint("MODELGOV_LOCKOUT_COOLOFF_MINUTES", 0)
+AXES_COOLOFF_TIME = (
+    timedelta(minutes=_COOLOFF_MINUTES) if _COOLOFF_MINUTES > 0 else None
+)
+# A successful sign-in clears that account's own failures (governance.signals);
+# axes' reset would also clear every failure from the same address.
+AXES_RESET_ON_SUCCESS = False
+# Sign-ins are on the record as audit events and refusals; no second access log.
+AXES_DISABLE_ACCESS_LOG = True
+# The admin of attempts is governance's, whose unlock is an audit event.
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
+# axes.W002: the middleware only turns axes' flag into its own 429 page; the login
+# form answers instead (ADR 0021).
+SILENCED_SYSTEM_CHECKS = ["axes.W002"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {
@@ -209,6 +259,20 @@ REST_FRAMEWORK: dict[str, Any] = {
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "governance.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Per token, per signed-in user, per address (ADR 0021); ingest keys on the
+    # ingest endpoints have their own, higher rate. A throttled call gets 429 with
+    # Retry-After.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "governance.api.throttling.TokenRateThrottle",
+        "governance.api.throttling.SessionUserRateThrottle",
+        "governance.api.throttling.AddressRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "token": os.environ.get("MODELGOV_THROTTLE_TOKEN", "20/s"),
+        "ingest": os.environ.get("MODELGOV_THROTTLE_INGEST", "200/s"),
+        "user": os.environ.get("MODELGOV_THROTTLE_USER", "10/s"),
+        "anon": os.environ.get("MODELGOV_THROTTLE_ANON", "60/m"),
+    },
 }
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append(
