@@ -165,10 +165,8 @@ else:
 # address, further attempts are refused, even with the right password, until an
 # administrator unlocks (admin or `manage.py unlock_account`), or, if set, after
 # MODELGOV_LOCKOUT_COOLOFF_MINUTES. Attempts are counted in the database.
-AUTHENTICATION_BACKENDS = [
-    "governance.auth_backends.LockoutBackend",
-    "django.contrib.auth.backends.ModelBackend",
-]
+# The only backend: Django's ModelBackend behind the lockout.
+AUTHENTICATION_BACKENDS = ["governance.auth_backends.LockoutBackend"]
 AXES_FAILURE_LIMIT = envint("MODELGOV_LOCKOUT_FAILURES", 5)
 # Per account and per address; per account only where the address is unknown.
 AXES_LOCKOUT_PARAMETERS = "governance.services.lockout.lockout_parameters"
