@@ -168,7 +168,10 @@ else:
 # The only backend: Django's ModelBackend behind the lockout.
 AUTHENTICATION_BACKENDS = ["governance.auth_backends.LockoutBackend"]
 AXES_FAILURE_LIMIT = envint("MODELGOV_LOCKOUT_FAILURES", 5)
-# Per account and per address; per account only where the address is unknown.
+# Per account and per address (REMOTE_ADDR); per account only where the address is
+# unknown, or with MODELGOV_LOCKOUT_PER_ADDRESS=0 (a proxy that hides the clients'
+# addresses would otherwise lock everyone behind it at once).
+MODELGOV_LOCKOUT_PER_ADDRESS = envbool("MODELGOV_LOCKOUT_PER_ADDRESS", True)
 AXES_LOCKOUT_PARAMETERS = "governance.services.lockout.lockout_parameters"
 AXES_HANDLER = "governance.auth_backends.LockoutHandler"
 _COOLOFF_MINUTES = envint("MODELGOV_LOCKOUT_COOLOFF_MINUTES", 0)
@@ -265,6 +268,9 @@ REST_FRAMEWORK: dict[str, Any] = {
         "governance.api.throttling.SessionUserRateThrottle",
         "governance.api.throttling.AddressRateThrottle",
     ],
+    # The address of an anonymous call is REMOTE_ADDR, never a client's
+    # X-Forwarded-For.
+    "NUM_PROXIES": 0,
     "DEFAULT_THROTTLE_RATES": {
         "token": os.environ.get("MODELGOV_THROTTLE_TOKEN", "20/s"),
         "ingest": os.environ.get("MODELGOV_THROTTLE_INGEST", "200/s"),

@@ -89,11 +89,12 @@ class Attempt:
 def lockout_parameters(request_or_attempt: Any, credentials: Any = None) -> list[str]:
     """``AXES_LOCKOUT_PARAMETERS``: per account and per address; per account only
     where the address is unknown (else every address-less attempt would share one
-    counter)."""
+    counter) or ``MODELGOV_LOCKOUT_PER_ADDRESS`` is off."""
     address = getattr(request_or_attempt, "axes_ip_address", None) or getattr(
         request_or_attempt, "ip_address", None
     )
-    return ["username", "ip_address"] if address else ["username"]
+    per_address = getattr(settings, "MODELGOV_LOCKOUT_PER_ADDRESS", True)
+    return ["username", "ip_address"] if address and per_address else ["username"]
 
 
 def _axes_request(attempt: Attempt) -> HttpRequest:

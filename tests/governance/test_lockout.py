@@ -195,6 +195,25 @@ def test_failures_from_one_address_lock_the_address_for_every_account(
     assert _signed_in(client)
 
 
+def test_the_address_lock_can_be_turned_off_for_a_proxy_that_hides_addresses(
+    settings: Any, client: Any, auditor: Any
+) -> None:
+    # given MODELGOV_LOCKOUT_PER_ADDRESS off, and guesses at five names from one place
+    settings.MODELGOV_LOCKOUT_PER_ADDRESS = False
+    for name in ["g1", "g2", "g3", "g4", "g5"]:
+        _sign_in(client, name, WRONG, ATTACKER)
+    # when audrey signs in from there
+    response = _sign_in(client, "audrey", PASSWORD, ATTACKER)
+    # then she is in: only accounts are locked
+    assert response.status_code == 302
+    client.logout()
+    # but a sixth guess at g1 still counts against g1 alone
+    for _ in range(4):
+        _sign_in(client, "g1", WRONG, ATTACKER)
+    assert lockout.is_locked(username="g1", attempt=lockout.Attempt(ATTACKER))
+    assert not lockout.is_locked(username="g2", attempt=lockout.Attempt(ATTACKER))
+
+
 def test_a_successful_sign_in_clears_only_the_accounts_own_failures(
     client: Any, developer: Any, auditor: Any
 ) -> None:
