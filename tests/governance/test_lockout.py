@@ -615,3 +615,59 @@ def test_ingest_endpoints_have_their_own_rate(settings: Any) -> None:
     # then the ingest view has its own
     assert throttle.scope_for(PredictionIngestApi()) == "ingest"
     assert throttle.scope_for(object()) == "token"
+
+
+# -- the cache the throttles count in ---------------------------------------------
+
+
+def _settings_value(expression: str, **env: str) -> Any:
+    from tests.governance.test_settings_deploy import PRODUCTION_ENV, _manage
+
+    return _manage(
+        [
+            "shell",
+            "-v",
+            "0",
+            "-c",
+            f"from django.conf import settings; print({expression})",
+        ],
+        {**PRODUCTION_ENV, **env},
+    )
+
+
+def test_the_cache_comes_from_modelgov_cache_url() -> None:
+    # given MODELGOV_CACHE_URL unset, then a Redis URL, then something else
+    # when the settings load
+    default = _settings_value("settings.CACHES['default']['BACKEND']")
+    redis = _settings_value(
+        "settings.CACHES['default']",
+        MODELGOV_CACHE_URL="redis://127.0.0.1:6379/3",
+    )
+    wrong = _settings_value(
+        "settings.CACHES", MODELGOV_CACHE_URL="memcached://127.0.0.1:11211"
+    )
+    # then local memory by default, Redis when named, and a refusal otherwise
+    assert default.stdout.strip() == "django.core.cache.backends.locmem.LocMemCache"
+    assert redis.stdout.strip() == str(
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/3",
+        }
+    )
+    assert wrong.returncode == 1
+    assert (
+        "MODELGOV_CACHE_URL must be redis://, rediss:// or locmem://, not "
+        "'memcached://127.0.0.1:11211'"
+    ) in wrong.stderr
+
+
+def test_lockout_settings_come_from_the_environment() -> None:
+    # given a limit of 3 and a cool-off of 30 minutes
+    # when the settings load
+    result = _settings_value(
+        "settings.AXES_FAILURE_LIMIT, settings.AXES_COOLOFF_TIME",
+        MODELGOV_LOCKOUT_FAILURES="3",
+        MODELGOV_LOCKOUT_COOLOFF_MINUTES="30",
+    )
+    # then axes gets them
+    assert result.stdout.strip() == "3 0:30:00"
