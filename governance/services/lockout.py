@@ -24,6 +24,7 @@ get the HTTP request: the address is the request context's
 from __future__ import annotations
 
 import logging
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -243,8 +244,13 @@ def lockout_notice_send(*, username: str, attempt: Attempt) -> None:
                 f"(which {'exists' if user is not None else 'does not exist'}) or "
                 f"from {address} locked sign-in and signatures.\n\nUnlock in the "
                 "admin (Axes > Access attempts) or with\n"
-                f"  manage.py unlock_account --username {username}\n"
-                f"  manage.py unlock_account --ip-address {attempt.ip_address}\n"
+                # Quoted: the name is whatever was typed, and may be copied.
+                f"  manage.py unlock_account --username {shlex.quote(username)}\n"
+                + (
+                    f"  manage.py unlock_account --ip-address {attempt.ip_address}\n"
+                    if attempt.ip_address
+                    else ""
+                )
             ),
         )
     )

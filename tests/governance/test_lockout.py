@@ -146,6 +146,28 @@ def test_five_failed_sign_ins_lock_the_account_even_against_the_right_password(
     ]
 
 
+def test_the_administrators_notice_quotes_the_name_tried(
+    client: Any, administrator: Any
+) -> None:
+    # given a name that is a shell command
+    name = "x; rm -rf ~"
+    # when it is locked by five failures
+    for _ in range(5):
+        _sign_in(client, name, WRONG, ATTACKER)
+    # then only the administrators are told (no such account), and the commands in
+    # the notice are safe to copy
+    assert [(m.to, m.subject) for m in mail.outbox] == [
+        (["adam@example.com"], f"[modelgov] Locked: 'x; rm -rf ~' from {ATTACKER}")
+    ]
+    assert mail.outbox[0].body == (
+        "5 failed password attempts for the account 'x; rm -rf ~' (which does not "
+        f"exist) or from {ATTACKER} locked sign-in and signatures.\n\n"
+        "Unlock in the admin (Axes > Access attempts) or with\n"
+        "  manage.py unlock_account --username 'x; rm -rf ~'\n"
+        f"  manage.py unlock_account --ip-address {ATTACKER}\n"
+    )
+
+
 def test_a_failed_sign_in_is_counted_once_and_recorded_with_the_name_tried(
     client: Any, developer: Any
 ) -> None:
