@@ -52,6 +52,17 @@ def envlist(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def envrate(name: str, default: str) -> str:
+    """Read a throttle rate, ``N/s``, ``N/m``, ``N/h`` or ``N/d`` (DRF's form)."""
+    value = (os.environ.get(name) or default).strip()
+    number, _, period = value.partition("/")
+    if not number.isdigit() or period[:1] not in {"s", "m", "h", "d"}:
+        raise ImproperlyConfigured(
+            f"{name} must be a rate like 20/s, 600/m, 1000/h or 10000/d, not {value!r}"
+        )
+    return value
+
+
 def envsecret(name: str, default: str | None = None) -> str | None:
     """Read a secret from ``NAME`` or from the file named by ``NAME_FILE``."""
     path = os.environ.get(f"{name}_FILE")
@@ -182,7 +193,7 @@ _COOLOFF_MINUTES = envint("MODELGOV_LOCKOUT_COOLOFF_MINUTES", 0)
 AXES_COOLOFF_TIME = (
     timedelta(minutes=_COOLOFF_MINUTES) if _COOLOFF_MINUTES > 0 else None
 )
-# A successful sign-in clears that account's own failures (governance.signals);
+# A successful sign-in clears that account's own failures (governance.auth_backends);
 # axes' reset would also clear every failure from the same address.
 AXES_RESET_ON_SUCCESS = False
 # Sign-ins are on the record as audit events and refusals; no second access log.
@@ -273,10 +284,10 @@ REST_FRAMEWORK: dict[str, Any] = {
     # X-Forwarded-For.
     "NUM_PROXIES": 0,
     "DEFAULT_THROTTLE_RATES": {
-        "token": os.environ.get("MODELGOV_THROTTLE_TOKEN", "20/s"),
-        "ingest": os.environ.get("MODELGOV_THROTTLE_INGEST", "200/s"),
-        "user": os.environ.get("MODELGOV_THROTTLE_USER", "10/s"),
-        "anon": os.environ.get("MODELGOV_THROTTLE_ANON", "60/m"),
+        "token": envrate("MODELGOV_THROTTLE_TOKEN", "20/s"),
+        "ingest": envrate("MODELGOV_THROTTLE_INGEST", "200/s"),
+        "user": envrate("MODELGOV_THROTTLE_USER", "10/s"),
+        "anon": envrate("MODELGOV_THROTTLE_ANON", "60/m"),
     },
 }
 if DEBUG:

@@ -190,6 +190,7 @@ def test_failures_from_one_address_lock_the_address_for_every_account(
 ) -> None:
     # given five wrong guesses at five names (real and not) from one address
     last = _last_refusal_id()
+    events = AuditEvent.objects.count()
     names = ["dana", "adam", "ghost-1", "ghost-2", "ghost-3"]
     for name in names:
         _sign_in(client, name, WRONG, ATTACKER)
@@ -210,6 +211,8 @@ def test_failures_from_one_address_lock_the_address_for_every_account(
     ]
     # and only the administrator was told (no account reached five)
     assert [m.to for m in mail.outbox] == [["adam@example.com"]]
+    # and nothing else changed
+    assert AuditEvent.objects.count() == events
     # when audrey signs in from another address
     elsewhere = _sign_in(client, "audrey", PASSWORD, ELSEWHERE)
     # then she is in: her account is not locked
@@ -414,6 +417,8 @@ def test_a_locked_signer_is_refused_on_the_signature_page(
     for _ in range(5):
         _sign_in(APIClient(), "rita", WRONG, ATTACKER)
     before = _request_row(rr)
+    signatures = Signature.objects.count()
+    events = AuditEvent.objects.count()
     # when she approves in the browser with the right password
     response = client.post(
         reverse("governance:request_approve", args=[rr.pk]),
@@ -424,6 +429,8 @@ def test_a_locked_signer_is_refused_on_the_signature_page(
     assert response.status_code == 403
     assert lockout.LOCKED_MESSAGE in response.content.decode()
     assert _request_row(rr) == before
+    assert Signature.objects.count() == signatures
+    assert AuditEvent.objects.count() == events
     refusal = RefusedAction.objects.order_by("-id").first()
     assert refusal is not None
     assert (refusal.kind, refusal.action, refusal.ip_address, refusal.method) == (
@@ -693,3 +700,22 @@ def test_lockout_settings_come_from_the_environment() -> None:
     )
     # then axes gets them
     assert result.stdout.strip() == "3 0:30:00"
+
+
+def test_throttle_rates_come_from_the_environment_and_a_bad_one_refuses_to_start() -> (
+    None
+):
+    # given a token rate of 5 a minute, then a rate DRF cannot read
+    # when the settings load
+    good = _settings_value(
+        "settings.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']['token']",
+        MODELGOV_THROTTLE_TOKEN="5/m",
+    )
+    bad = _settings_value("settings.REST_FRAMEWORK", MODELGOV_THROTTLE_INGEST="fast")
+    # then the rate is taken, and the bad one stops the start naming the variable
+    assert good.stdout.strip() == "5/m"
+    assert bad.returncode == 1
+    assert (
+        "MODELGOV_THROTTLE_INGEST must be a rate like 20/s, 600/m, 1000/h or "
+        "10000/d, not 'fast'"
+    ) in bad.stderr
