@@ -2,13 +2,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.models import AccessAttempt
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from governance import services
+from governance.account_forms import LockoutAdminAuthenticationForm
 from governance.admin_mixins import ReadOnlyAdminMixin
+from governance.choices import GovernancePermission
 from governance.models import (
     ApiToken,
     ApprovalPolicy,
@@ -18,6 +21,7 @@ from governance.models import (
     ReleaseRequest,
     Signature,
 )
+from governance.services import lockout
 
 
 @admin.register(ApiToken)
@@ -45,6 +49,70 @@ class ApiTokenAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             services.api_token_revoke(actor=request.user, token=token)
         self.message_user(
             request, f"Revoked {queryset.count()} token(s).", messages.SUCCESS
+        )
+
+
+# The admin's sign-in says when the account or the address is locked (ADR 0021).
+admin.site.login_form = LockoutAdminAuthenticationForm
+
+
+@admin.register(AccessAttempt)
+class AccessAttemptAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Failed password attempts (django-axes' rows): read-only, and unlocked only
+    through the service, whose unlock is an audit event (ADR 0021)."""
+
+    list_display = [
+        "username",
+        "ip_address",
+        "failures_since_start",
+        "attempt_time",
+        "path_info",
+    ]
+    search_fields = ["username", "ip_address"]
+    ordering = ["-attempt_time"]
+    fields = ["username", "ip_address", "failures_since_start", "attempt_time"]
+    readonly_fields = ["username", "ip_address", "failures_since_start", "attempt_time"]
+    actions = ["unlock_accounts", "unlock_addresses"]
+
+    def _manages(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(GovernancePermission.MANAGE_ACCOUNTS)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._manages(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._manages(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Needed for the unlock actions; the form itself stays read-only.
+        return obj is None and self._manages(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description="Unlock the accounts of the selected attempts")
+    def unlock_accounts(
+        self, request: HttpRequest, queryset: QuerySet[AccessAttempt]
+    ) -> None:
+        names = sorted({a.username for a in queryset if a.username})
+        for name in names:
+            lockout.account_unlock(actor=request.user, username=name)
+        self.message_user(
+            request, f"Unlocked {len(names)} account(s).", messages.SUCCESS
+        )
+
+    @admin.action(description="Unlock the addresses of the selected attempts")
+    def unlock_addresses(
+        self, request: HttpRequest, queryset: QuerySet[AccessAttempt]
+    ) -> None:
+        addresses = sorted({a.ip_address for a in queryset if a.ip_address})
+        for address in addresses:
+            lockout.account_unlock(actor=request.user, ip_address=address)
+        self.message_user(
+            request, f"Unlocked {len(addresses)} address(es).", messages.SUCCESS
         )
 
 

@@ -8,6 +8,7 @@ given as files (``NAME_FILE``), as container orchestrators mount them.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,17 @@ def envlist(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def envrate(name: str, default: str) -> str:
+    """Read a throttle rate, ``N/s``, ``N/m``, ``N/h`` or ``N/d`` (DRF's form)."""
+    value = (os.environ.get(name) or default).strip()
+    number, _, period = value.partition("/")
+    if not number.isdigit() or period[:1] not in {"s", "m", "h", "d"}:
+        raise ImproperlyConfigured(
+            f"{name} must be a rate like 20/s, 600/m, 1000/h or 10000/d, not {value!r}"
+        )
+    return value
+
+
 def envsecret(name: str, default: str | None = None) -> str | None:
     """Read a secret from ``NAME`` or from the file named by ``NAME_FILE``."""
     path = os.environ.get(f"{name}_FILE")
@@ -91,6 +103,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "simple_history",
     "django_celery_beat",
+    # Counts failed password attempts for the lockout (ADR 0021).
+    "axes",
     "governance.apps.GovernanceConfig",
     "registry.apps.RegistryConfig",
     "audits.apps.AuditsConfig",
@@ -109,6 +123,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as axes asks. It answers only for a request axes flagged as locked out;
+    # the lockout service hands axes requests of its own, so the login forms answer
+    # (ADR 0021).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "governance.urls"
@@ -152,6 +170,51 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Caches: the API throttles count in the default cache. Local memory is per process:
+# a deployment with several processes (gunicorn workers, hosts) needs the shared
+# cache, MODELGOV_CACHE_URL=redis://host:6379/1 (docs/operations.md).
+_CACHE_URL = os.environ.get("MODELGOV_CACHE_URL", "")
+if _CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _CACHE_URL,
+        }
+    }
+elif _CACHE_URL in ("", "locmem://"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    raise ImproperlyConfigured(
+        f"MODELGOV_CACHE_URL must be redis://, rediss:// or locmem://, not {_CACHE_URL!r}"
+    )
+
+# Sign-in lockout (django-axes, ADR 0021): after MODELGOV_LOCKOUT_FAILURES failed
+# passwords (sign-ins and signature passwords alike) for one account, or from one
+# address, further attempts are refused, even with the right password, until an
+# administrator unlocks (admin or `manage.py unlock_account`), or, if set, after
+# MODELGOV_LOCKOUT_COOLOFF_MINUTES. Attempts are counted in the database.
+# The only backend: Django's ModelBackend behind the lockout.
+AUTHENTICATION_BACKENDS = ["governance.auth_backends.LockoutBackend"]
+AXES_FAILURE_LIMIT = envint("MODELGOV_LOCKOUT_FAILURES", 5)
+# Per account and per address (REMOTE_ADDR); per account only where the address is
+# unknown, or with MODELGOV_LOCKOUT_PER_ADDRESS=0 (a proxy that hides the clients'
+# addresses would otherwise lock everyone behind it at once).
+MODELGOV_LOCKOUT_PER_ADDRESS = envbool("MODELGOV_LOCKOUT_PER_ADDRESS", True)
+AXES_LOCKOUT_PARAMETERS = "governance.services.lockout.lockout_parameters"
+AXES_HANDLER = "governance.auth_backends.LockoutHandler"
+_COOLOFF_MINUTES = envint("MODELGOV_LOCKOUT_COOLOFF_MINUTES", 0)
+AXES_COOLOFF_TIME = (
+    timedelta(minutes=_COOLOFF_MINUTES) if _COOLOFF_MINUTES > 0 else None
+)
+# A successful sign-in clears that account's own failures (governance.auth_backends);
+# axes' reset would also clear every failure from the same address.
+AXES_RESET_ON_SUCCESS = False
+# Sign-ins are on the record as audit events and refusals; no second access log.
+AXES_DISABLE_ACCESS_LOG = True
+# The admin of attempts is governance's, whose unlock is an audit event.
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {
@@ -223,6 +286,23 @@ REST_FRAMEWORK: dict[str, Any] = {
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "governance.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Per token, per signed-in user, per address (ADR 0021); ingest keys on the
+    # ingest endpoints have their own, higher rate. A throttled call gets 429 with
+    # Retry-After.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "governance.api.throttling.TokenRateThrottle",
+        "governance.api.throttling.SessionUserRateThrottle",
+        "governance.api.throttling.AddressRateThrottle",
+    ],
+    # The address of an anonymous call is REMOTE_ADDR, never a client's
+    # X-Forwarded-For.
+    "NUM_PROXIES": 0,
+    "DEFAULT_THROTTLE_RATES": {
+        "token": envrate("MODELGOV_THROTTLE_TOKEN", "20/s"),
+        "ingest": envrate("MODELGOV_THROTTLE_INGEST", "200/s"),
+        "user": envrate("MODELGOV_THROTTLE_USER", "10/s"),
+        "anon": envrate("MODELGOV_THROTTLE_ANON", "60/m"),
+    },
 }
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append(

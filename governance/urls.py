@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from governance import web_views
+from governance.account_forms import LockoutAuthenticationForm
 from governance.api import views as api_views
 
 # A refused write anywhere (the admin too) goes on the refusal log.
@@ -14,7 +15,10 @@ urlpatterns = [
     path("", web_views.home, name="home"),
     path(
         "accounts/login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        auth_views.LoginView.as_view(
+            redirect_authenticated_user=True,
+            authentication_form=LockoutAuthenticationForm,
+        ),
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

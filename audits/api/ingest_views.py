@@ -125,6 +125,8 @@ class _IngestApi(APIView):
     required_scope = TokenScope.PREDICTIONS_WRITE
     scope_message = IsBoundIngestKey.message
     parser_classes = [RawBodyParser]
+    # Ingest keys send many batches a second: their own rate (ADR 0021).
+    throttle_scope = "ingest"
     ingest_function: Any = None
 
     def post(self, request: Request) -> HttpResponse:

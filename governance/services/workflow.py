@@ -42,7 +42,7 @@ from governance.models import (
     ReleaseTarget,
     Signature,
 )
-from governance.services import notifications
+from governance.services import lockout, notifications
 from registry import digests
 from registry.models import Document, ModelCard, ModelVersion
 
@@ -64,6 +64,8 @@ class SignaturePasswordError(PermissionDenied):
 
 
 def _refusal_kind(exc: PermissionDenied) -> str:
+    if isinstance(exc, lockout.AccountLockedError):
+        return RefusalKind.LOCKED_OUT
     if isinstance(exc, SeparationOfDutiesError):
         return RefusalKind.SEPARATION_OF_DUTIES
     if isinstance(exc, SignaturePasswordError):
@@ -92,6 +94,9 @@ def records_refusals(action: str) -> Callable[[F], F]:
                     reason=str(exc),
                     kind=_refusal_kind(exc),
                 )
+                if isinstance(exc, SignaturePasswordError):
+                    # Counted after the rollback, towards the sign-in lockout.
+                    lockout.signature_failed(actor=kwargs["actor"])
                 # The API and the pages must not record it a second time.
                 refusals.mark_recorded(exc)
                 raise
@@ -167,6 +172,8 @@ def _check_independent(actor: Any, request: ReleaseRequest, act: str) -> None:
 
 
 def _check_password(actor: Any, password: str) -> None:
+    # While locked, not even the right password signs (ADR 0021).
+    lockout.signature_allowed_check(actor=actor)
     if not password or not actor.check_password(password):
         raise SignaturePasswordError(
             "The password is not correct; the signature was not applied."

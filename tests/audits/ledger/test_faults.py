@@ -379,9 +379,9 @@ def client_loop(
                     r["prediction_id"]: r["leaf_hash"] for r in body["records"]
                 }
                 break
-            if 400 <= status < 500:
+            if 400 <= status < 500 and status != 429:
                 break  # a definite refusal: nothing of the batch was written
-            time.sleep(0.2)
+            time.sleep(0.2)  # 429 (throttled, ADR 0021) and 5xx: retry
 
 
 # --- faults ---------------------------------------------------------------------------
