@@ -100,6 +100,13 @@ def _refused_while_locked(
     )
 
 
+def _alerts_since(events: int) -> list[tuple[str, str, int]]:
+    """The audit events after the first ``events``: alerts on repeated refusals."""
+    rows = AuditEvent.objects.order_by("id")[events:]
+    assert {e.event_type for e in rows} <= {"audits.refusals.alert_raised"}
+    return [(e.payload["key"], e.payload["value"], e.payload["refusals"]) for e in rows]
+
+
 def _alert(response: Any) -> str:
     return " ".join(response.context["form"].non_field_errors())
 
@@ -137,8 +144,10 @@ def test_five_failed_sign_ins_lock_the_account_even_against_the_right_password(
         _locked("dana", ATTACKER),
         _refused_while_locked("dana", ELSEWHERE),
     ]
-    # and nothing else changed (no audit event, no sign-in)
-    assert AuditEvent.objects.count() == events
+    # and nothing else changed (no sign-in): the only audit events are the alerts
+    # on repeated refusals, one for the account and one for the address, raised by
+    # the fifth failure (ADR 0024)
+    assert _alerts_since(events) == [("account", "dana", 5), ("address", ATTACKER, 5)]
     # and dana and the administrator were told, once each
     assert sorted((m.to, m.subject) for m in mail.outbox) == [
         (["adam@example.com"], f"[modelgov] Locked: 'dana' from {ATTACKER}"),
@@ -211,8 +220,8 @@ def test_failures_from_one_address_lock_the_address_for_every_account(
     ]
     # and only the administrator was told (no account reached five)
     assert [m.to for m in mail.outbox] == [["adam@example.com"]]
-    # and nothing else changed
-    assert AuditEvent.objects.count() == events
+    # and nothing else changed but the alert on the address's fifth refusal
+    assert _alerts_since(events) == [("address", ATTACKER, 5)]
     # when audrey signs in from another address
     elsewhere = _sign_in(client, "audrey", PASSWORD, ELSEWHERE)
     # then she is in: her account is not locked
@@ -348,10 +357,11 @@ def test_wrong_signature_passwords_lock_signing_and_sign_in(
         )
     # then the right password is refused as locked
     assert str(info.value) == f"{lockout.LOCKED_MESSAGE} The signature was not applied."
-    # and nothing changed: no signature, no event, the request as it was
+    # and nothing changed: no signature, the request as it was, and no event but
+    # the alert on the account's fifth refusal
     assert _request_row(rr) == before
     assert Signature.objects.count() == signatures
-    assert AuditEvent.objects.count() == events
+    assert _alerts_since(events) == [("account", "rita", 5)]
     # and the record holds five wrong passwords, the lock and the refusal, each once
     approve = "governance.request.approve"
     assert _refusals_since(last) == [
