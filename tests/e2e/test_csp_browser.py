@@ -43,7 +43,7 @@ def _login(page: Any, live_app: Any, username: str) -> None:
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(live_app.password)
     page.get_by_role("button", name=re.compile("log in|sign in", re.I)).click()
-    page.wait_for_url(re.compile(r"/registry/$"))
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
 def _policy(response: Any) -> dict[str, str]:
@@ -69,8 +69,16 @@ def _same_site_links(page: Any, live_app: Any) -> list[str]:
     return links
 
 
-def _walk(page: Any, live_app: Any, start: str) -> dict[str, int]:
-    """Open every same-site page reachable from ``start`` (up to a bound)."""
+def _expected_policy(path: str) -> dict[str, str]:
+    # Swagger UI's stylesheet draws its icons as data: images; no other page may.
+    if urlsplit(path).path == "/api/docs/":
+        return {**POLICY, "img-src": "'self' data:"}
+    return POLICY
+
+
+def _walk(page: Any, live_app: Any, start: str, within: str = "/") -> dict[str, int]:
+    """Open every same-site page under ``within`` reachable from ``start`` (up to
+    a bound)."""
     statuses: dict[str, int] = {}
     queue = deque([start])
     seen = {start}
@@ -79,9 +87,9 @@ def _walk(page: Any, live_app: Any, start: str) -> dict[str, int]:
         response = page.goto(f"{live_app.url}{path}")
         page.wait_for_load_state("load")
         statuses[path] = response.status
-        assert _policy(response) == POLICY, path
+        assert _policy(response) == _expected_policy(path), path
         for link in _same_site_links(page, live_app):
-            if link not in seen:
+            if link not in seen and link.startswith(within):
                 seen.add(link)
                 queue.append(link)
     return statuses
@@ -93,8 +101,8 @@ def test_every_page_from_the_navigation_works_under_the_policy(
 ) -> None:
     # given a demo persona signed in
     _login(page, live_app, username)
-    # when they open every page reachable from the inventory's links
-    statuses = _walk(page, live_app, "/registry/")
+    # when they open every page reachable from the links of their home page
+    statuses = _walk(page, live_app, "/")
     # then every page answered without a server error and nothing was refused
     assert len(statuses) >= 5
     assert {path: s for path, s in statuses.items() if s >= 500} == {}
@@ -107,7 +115,7 @@ def test_django_admin_works_under_the_policy(
     # given the demo's administrator signed in
     _login(page, live_app, "admin")
     # when they open the admin, its change lists and a change form, and filter one
-    statuses = _walk(page, live_app, "/admin/")
+    statuses = _walk(page, live_app, "/admin/", within="/admin/")
     page.goto(f"{live_app.url}/admin/registry/model/")
     page.locator("#changelist-search input[name=q]").fill("mortgage")
     page.locator("#changelist-search input[type=submit]").click()
