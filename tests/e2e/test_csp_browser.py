@@ -11,6 +11,7 @@ pages those flows do not reach.
 from __future__ import annotations
 
 import re
+import time
 from collections import deque
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -74,6 +75,11 @@ def _expected_policy(path: str) -> dict[str, str]:
     if urlsplit(path).path == "/api/docs/":
         return {**POLICY, "img-src": "'self' data:"}
     return POLICY
+
+
+def _directives(violations: list[str]) -> set[str]:
+    """The directives named by the securitypolicyviolation events collected."""
+    return {v.split(" refused ")[0] for v in violations if " refused " in v}
 
 
 def _walk(page: Any, live_app: Any, start: str, within: str = "/") -> dict[str, int]:
@@ -150,3 +156,39 @@ def test_swagger_ui_renders_the_api_under_the_policy(
     assert _policy(response) == {**POLICY, "img-src": "'self' data:"}
     assert page.locator(".opblock").count() > 20
     assert csp_violations == []
+
+
+def test_the_browser_check_sees_what_the_policy_refuses(
+    live_app: Any, page: Any, csp_violations: list[str]
+) -> None:
+    # given the login page, under the policy
+    page.goto(f"{live_app.url}/accounts/login/")
+    # when an inline script, an inline style and a data: image are injected
+    page.evaluate(
+        """() => {
+          const script = document.createElement("script");
+          script.textContent = "window.injectedScriptRan = true";
+          document.body.append(script);
+          const box = document.createElement("div");
+          box.innerHTML = '<p style="color: red">x</p>'
+            + '<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" alt="">';
+          document.body.append(box);
+        }"""
+    )
+    refused = {"img-src", "script-src-elem", "style-src-attr"}
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not (
+        _directives(csp_violations) == refused
+        and sum("Content Security Policy" in v for v in csp_violations) >= 3
+    ):
+        page.wait_for_timeout(100)
+    # then the script did not run, and each refusal reached the test both as the
+    # securitypolicyviolation event and as Chromium's console error
+    assert page.evaluate("window.injectedScriptRan === true") is False
+    assert _directives(csp_violations) == refused
+    console = [v for v in csp_violations if "Content Security Policy" in v]
+    assert any("script-src 'self'" in v for v in console)
+    assert any("style-src 'self'" in v for v in console)
+    assert any("img-src 'self'" in v for v in console)
+    # (the page fixture fails any test that leaves a violation behind)
+    csp_violations.clear()
