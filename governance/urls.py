@@ -7,6 +7,7 @@ from django.urls import include, path
 from governance import web_views
 from governance.account_forms import LockoutAuthenticationForm
 from governance.api import views as api_views
+from governance.api_docs import api_docs
 
 # A refused write anywhere (the admin too) goes on the refusal log.
 handler403 = "governance.views.permission_denied"
@@ -24,11 +25,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/schema/", api_views.SchemaApi.as_view(), name="api-schema"),
-    path(
-        "api/docs/",
-        api_views.SchemaDocsPage.as_view(url_name="api-schema"),
-        name="api-docs",
-    ),
+    path("api/docs/", api_docs, name="api-docs"),
     path("api/v1/", include("governance.api.urls")),
     path("registry/", include("registry.urls")),
     path("accounts/", include("governance.account_urls")),

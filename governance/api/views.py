@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import extend_schema, inline_serializer
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -93,6 +93,9 @@ class SchemaApi(SpectacularAPIView):
     required_scope = ANY_TOKEN
 
 
-class SchemaDocsPage(SpectacularSwaggerView):
+class SchemaDocsPage(SpectacularSwaggerSplitView):
+    """Swagger UI, its start-up script served as a file (CSP; ADR 0023)."""
+
+    template_name = "governance/swagger_ui.html"
     permission_classes = [*APIView.permission_classes]
     required_scope = ANY_TOKEN

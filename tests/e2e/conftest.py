@@ -174,10 +174,45 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
+# Every page of every browser test listens for Content-Security-Policy violations
+# (ADR 0023): the event, reported to the test through a binding, and Chromium's own
+# console error for each blocked script, style, image or eval. The init script and
+# the binding come through the DevTools protocol, which the policy does not govern.
+_CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__modelgovCspViolation(
+    `${event.effectiveDirective} refused ${event.blockedURI || "inline code"} ` +
+    `on ${event.documentURI} line ${event.lineNumber}: ${event.sample}`
+  );
+});
+"""
+
+
 @pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
+def csp_violations() -> list[str]:
+    """The policy violations seen by the test's ``page`` (none expected)."""
+    return []
+
+
+@pytest.fixture
+def page(browser: Any, csp_violations: list[str]) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+
+    def violation(text: str) -> None:
+        csp_violations.append(text)
+
+    context.expose_function("__modelgovCspViolation", violation)
+    context.add_init_script(_CSP_LISTENER)
     page = context.new_page()
+    page.on(
+        "console",
+        lambda message: (
+            csp_violations.append(message.text)
+            if message.type == "error" and "Content Security Policy" in message.text
+            else None
+        ),
+    )
     page.set_default_timeout(15_000)
     yield page
     context.close()
+    assert csp_violations == [], "Content-Security-Policy violations in the browser"
