@@ -47,6 +47,7 @@ PERMISSIONS_POLICY = (
 # their own <style> (CSP does not apply to them).
 PDF_TEMPLATES = {
     "audits/trail_pdf.html",
+    "audits/evidence/_refusal_rows.html",
     "audits/evidence/_report.html",
     "audits/evidence/base_pack.html",
     "audits/evidence/period_pack.html",
