@@ -72,10 +72,45 @@ def _uses_boundary(view_func: Callable[..., Any]) -> bool:
     )
 
 
+_FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+def _field_with_nul(request: HttpRequest) -> str | None:
+    """The first query parameter (or form field of a write) whose name or value
+    holds a NUL: PostgreSQL refuses NUL in text, so a filter on it would fail."""
+    sources = [request.GET]
+    if request.method in _WRITE_METHODS and request.content_type in _FORM_TYPES:
+        try:
+            sources.append(request.POST)
+        except RequestDataTooBig:  # Django answers it when the view reads the form
+            pass
+    for data in sources:
+        for name, values in data.lists():
+            if "\x00" in name or any("\x00" in value for value in values):
+                return safe_text(name)[:100]
+    return None
+
+
+def _nul_refused(
+    request: HttpRequest, view_func: Callable[..., Any], field: str
+) -> HttpResponse:
+    message = inputs.NUL_MESSAGE
+    if getattr(view_func, "cls", None) is not None or request.path.startswith("/api/"):
+        error = InvalidInput({field: [message]})
+        return JsonResponse(error.as_dict(), status=400)
+    return HttpResponse(
+        f"Bad request: the field {field!r}: {message}".encode(),
+        status=400,
+        content_type="text/plain; charset=utf-8",
+    )
+
+
 class JSONBodyMiddleware:
     """Every write to a DRF view that uses :class:`JSONParser` passes the boundary
     before the view runs, whether or not the view reads its body: a view that
-    ignores the body must not act on a request whose body was refused."""
+    ignores the body must not act on a request whose body was refused. And no
+    view, page or API, gets a query parameter or form field holding a NUL (400
+    naming it)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -90,6 +125,9 @@ class JSONBodyMiddleware:
         view_args: Any,
         view_kwargs: Any,
     ) -> HttpResponse | None:
+        field = _field_with_nul(request)
+        if field is not None:
+            return _nul_refused(request, view_func, field)
         if request.method not in _WRITE_METHODS or not _uses_boundary(view_func):
             return None
         length = request.META.get("CONTENT_LENGTH") or ""
