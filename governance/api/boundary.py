@@ -58,14 +58,19 @@ class JSONRenderer(DrfJSONRenderer):
             )
 
 
-def _uses_boundary(view_func: Callable[..., Any]) -> bool:
+def _is_api_view(view_func: Callable[..., Any]) -> bool:
     # Imported here: DRF's views module loads this module's renderer and parser
     # (the DEFAULT_* settings) while it is itself being imported.
     from rest_framework.views import APIView
 
     view_class = getattr(view_func, "cls", None)
-    if not (isinstance(view_class, type) and issubclass(view_class, APIView)):
+    return isinstance(view_class, type) and issubclass(view_class, APIView)
+
+
+def _uses_boundary(view_func: Callable[..., Any]) -> bool:
+    if not _is_api_view(view_func):
         return False
+    view_class = view_func.cls  # type: ignore[attr-defined]
     return any(
         isinstance(parser, type) and issubclass(parser, JSONParser)
         for parser in view_class.parser_classes
@@ -75,11 +80,17 @@ def _uses_boundary(view_func: Callable[..., Any]) -> bool:
 _FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
-def _field_with_nul(request: HttpRequest) -> str | None:
-    """The first query parameter (or form field of a write) whose name or value
-    holds a NUL: PostgreSQL refuses NUL in text, so a filter on it would fail."""
+def _field_with_nul(request: HttpRequest, *, api_view: bool) -> str | None:
+    """The first query parameter (or form field of a write to a page) whose name or
+    value holds a NUL: PostgreSQL refuses NUL in text, so a filter on it would fail.
+    An API view's body is not read as a form here: it reads the raw body (a form
+    body to a JSON view gets its 415)."""
     sources = [request.GET]
-    if request.method in _WRITE_METHODS and request.content_type in _FORM_TYPES:
+    if (
+        not api_view
+        and request.method in _WRITE_METHODS
+        and request.content_type in _FORM_TYPES
+    ):
         try:
             sources.append(request.POST)
         except RequestDataTooBig:  # Django answers it when the view reads the form
@@ -125,7 +136,7 @@ class JSONBodyMiddleware:
         view_args: Any,
         view_kwargs: Any,
     ) -> HttpResponse | None:
-        field = _field_with_nul(request)
+        field = _field_with_nul(request, api_view=_is_api_view(view_func))
         if field is not None:
             return _nul_refused(request, view_func, field)
         if request.method not in _WRITE_METHODS or not _uses_boundary(view_func):

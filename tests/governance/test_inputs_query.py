@@ -77,3 +77,22 @@ def test_a_nul_in_a_form_field_is_a_400_and_nothing_is_written(
     assert response.status_code == 400
     assert response.content.decode() == f"Bad request: the field 'name': {NUL}"
     assert _counts() == before
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/models", "/api/v1/predictions", "/api/v1/release-requests"]
+)
+def test_a_form_body_with_a_nul_to_the_api_is_refused_not_a_500(
+    developer: Any, path: str
+) -> None:
+    # given a multipart form (with a NUL in a field) where the API takes JSON
+    client = Client()
+    client.force_login(developer)
+    before = _counts()
+    # when
+    response = client.post(path, {"slug": "x\x00y"})
+    # then it is refused as a media type (the ingest: only a bearer key), never
+    # read as a form by the boundary, which would leave the view no body to read
+    expected = 401 if path == "/api/v1/predictions" else 415
+    assert response.status_code == expected, response.content
+    assert _counts() == before
