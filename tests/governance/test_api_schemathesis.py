@@ -36,9 +36,9 @@ from governance.choices import Role
 from registry.models import DocumentTemplate
 from tests.factories import UserFactory
 
-# 10 per operation and authentication keeps `make test` short (about 50 operations);
+# 5 per operation and authentication keeps `make test` short (about 50 operations);
 # a deeper run: SCHEMATHESIS_MAX_EXAMPLES=500.
-MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_API_MAX_EXAMPLES", "10"))
+MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_API_MAX_EXAMPLES", "5"))
 
 
 def _openapi() -> dict[str, Any]:
