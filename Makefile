@@ -6,11 +6,12 @@ DEMO_ENV := DJANGO_DEBUG=1 CELERY_TASK_ALWAYS_EAGER=1
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help demo test lint typecheck bootstrap-demo bootstrap-test services clean-demo
+.PHONY: help demo test test-fast lint typecheck bootstrap-demo bootstrap-test services clean-demo
 
 help:
 	@echo "make demo   set up, load the demo (SQLite) and serve on http://$(HOST):$(PORT)"
 	@echo "make test   set up, start PostgreSQL and Redis, run ruff and the whole test suite"
+	@echo "make test-fast  the inner loop: no browser, process-killing, broker or benchmark tests"
 
 bootstrap-demo:
 	@scripts/bootstrap.sh demo
@@ -43,3 +44,9 @@ test: bootstrap-test services lint typecheck
 clean-demo:
 	rm -f var/modelgov.sqlite3
 	rm -rf var/artifacts
+
+# The inner loop: everything but the browser (e2e), fault-injection, real-broker and
+# benchmark tests, which `make test` runs. Pass files or -k with PYTEST_ARGS.
+test-fast: bootstrap-test services
+	.venv/bin/pytest -p no:cacheprovider -m "not e2e and not fault and not celery_broker" \
+		--ignore-glob='tests/governance/test_bench*.py' $(PYTEST_ARGS)

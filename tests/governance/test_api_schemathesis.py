@@ -37,7 +37,7 @@ from registry.models import DocumentTemplate
 from tests.factories import UserFactory
 
 # 5 per operation and authentication keeps `make test` short (about 50 operations);
-# a deeper run: SCHEMATHESIS_MAX_EXAMPLES=500.
+# a deeper run: SCHEMATHESIS_API_MAX_EXAMPLES=500.
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_API_MAX_EXAMPLES", "5"))
 
 
