@@ -204,7 +204,40 @@ def public_key(request: HttpRequest) -> HttpResponse:
 # --- The access log -------------------------------------------------------------
 
 
-class AccessLogForm(forms.Form):
+class _LogPageForm(forms.Form):
+    """A time range in UTC and the keyset cursor of a log page (the access log and
+    the refused actions); subclasses add their filters, shown before the range."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        range_fields = ("start", "end", "before")
+        self.order_fields([n for n in self.fields if n not in range_fields])
+
+    start = forms.DateTimeField(
+        label="From (UTC)",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    end = forms.DateTimeField(
+        label="Before (UTC)",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput())
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        # The inputs carry no zone: they are read as UTC, as the labels say.
+        for name in ("start", "end"):
+            if data.get(name) is not None:
+                data[name] = data[name].replace(tzinfo=UTC)
+        start, end = data.get("start"), data.get("end")
+        if start is not None and end is not None and end <= start:
+            self.add_error("end", "The range must end after it starts.")
+        return data
+
+
+class AccessLogForm(_LogPageForm):
     """The access log's filters; every field is optional. Times are UTC."""
 
     label_suffix = ""
@@ -234,28 +267,6 @@ class AccessLogForm(forms.Form):
             ("log", "Views of the logs"),
         ],
     )
-    start = forms.DateTimeField(
-        label="From (UTC)",
-        required=False,
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
-    )
-    end = forms.DateTimeField(
-        label="Before (UTC)",
-        required=False,
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
-    )
-    before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput())
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        # The inputs carry no zone: they are read as UTC, as the labels say.
-        for name in ("start", "end"):
-            if data.get(name) is not None:
-                data[name] = data[name].replace(tzinfo=UTC)
-        start, end = data.get("start"), data.get("end")
-        if start is not None and end is not None and end <= start:
-            self.add_error("end", "The range must end after it starts.")
-        return data
 
 
 def _query(data: dict[str, Any], **changes: Any) -> str:
@@ -333,7 +344,7 @@ def access_log(request: HttpRequest) -> HttpResponse:
 # --- Refused actions --------------------------------------------------------------
 
 
-class RefusalFilterForm(forms.Form):
+class RefusalFilterForm(_LogPageForm):
     """The refused actions' filters; every field is optional. Times are UTC."""
 
     label_suffix = ""
@@ -363,27 +374,6 @@ class RefusalFilterForm(forms.Form):
         },
         help_text="e.g. governance.releaserequest:12, or registry.modelversion.",
     )
-    start = forms.DateTimeField(
-        label="From (UTC)",
-        required=False,
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
-    )
-    end = forms.DateTimeField(
-        label="Before (UTC)",
-        required=False,
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
-    )
-    before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput())
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        for name in ("start", "end"):
-            if data.get(name) is not None:
-                data[name] = data[name].replace(tzinfo=UTC)
-        start, end = data.get("start"), data.get("end")
-        if start is not None and end is not None and end <= start:
-            self.add_error("end", "The range must end after it starts.")
-        return data
 
 
 @page
