@@ -45,6 +45,45 @@ def append_only_sql(vendor: str, table: str) -> list[str]:
     raise NotImplementedError(f"append-only guard not available on {vendor}")
 
 
+REFUSE_DELETE_FUNCTION = """
+CREATE OR REPLACE FUNCTION modelgov_refuse_delete() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'modelgov: % on % is refused: its rows are evidence',
+    TG_OP, TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
+END $$;
+"""
+
+
+def no_delete_sql(vendor: str, table: str) -> list[str]:
+    """Statements that refuse DELETE (and TRUNCATE) on ``table``: the current state
+    of evidence (a release request, a finding) changes, but is never removed."""
+    name = f"{table}_no_delete"
+    if vendor == "postgresql":
+        return [
+            REFUSE_DELETE_FUNCTION,
+            f'DROP TRIGGER IF EXISTS "{name}" ON "{table}"',
+            f'CREATE TRIGGER "{name}" BEFORE DELETE OR TRUNCATE ON "{table}" '
+            "FOR EACH STATEMENT EXECUTE FUNCTION modelgov_refuse_delete()",
+            f'ALTER TABLE "{table}" ENABLE ALWAYS TRIGGER "{name}"',
+        ]
+    if vendor == "sqlite":
+        message = f"modelgov: deleting from {table} is refused: its rows are evidence"
+        return [
+            f'DROP TRIGGER IF EXISTS "{name}"',
+            f'CREATE TRIGGER "{name}" BEFORE DELETE ON "{table}" '
+            f"BEGIN SELECT RAISE(ABORT, '{message}'); END",
+        ]
+    raise NotImplementedError(f"no-delete guard not available on {vendor}")
+
+
+def drop_no_delete_sql(vendor: str, table: str) -> list[str]:
+    name = f"{table}_no_delete"
+    if vendor == "postgresql":
+        return [f'DROP TRIGGER IF EXISTS "{name}" ON "{table}"']
+    return [f'DROP TRIGGER IF EXISTS "{name}"']
+
+
 def drop_append_only_sql(vendor: str, table: str) -> list[str]:
     name = f"{table}_append_only"
     if vendor == "postgresql":

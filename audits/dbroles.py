@@ -33,6 +33,8 @@ from django.db.backends.utils import CursorWrapper
 SCHEMA = "public"
 # LIKE pattern of the guard triggers that dbguards.py creates.
 APPEND_ONLY_TRIGGER = r"%\_append\_only%"
+# ... and of the guards that refuse only DELETE (current state of evidence).
+NO_DELETE_TRIGGER = r"%\_no\_delete%"
 # Mutable tables that get only part of UPDATE, DELETE. The tree head moves by
 # compare-and-set; deleting its row would stop the sequencer.
 LIMITED: dict[str, tuple[str, ...]] = {"audits_ledgerhead": ("UPDATE",)}
@@ -57,6 +59,7 @@ class Schema:
     tables: tuple[str, ...]
     insert_only: tuple[str, ...]
     name: str = SCHEMA
+    update_only: tuple[str, ...] = ()
 
 
 def quote(identifier: str) -> str:
@@ -121,9 +124,13 @@ def app_grants_sql(schema: Schema, role: str) -> list[str]:
     statements += [
         f"REVOKE INSERT ON {quote(t)} FROM {r}" for t in READ_ONLY if t in schema.tables
     ]
-    full = [t for t in mutable if t not in LIMITED]
+    update_only = set(schema.update_only)
+    full = [t for t in mutable if t not in LIMITED and t not in update_only]
     if full:
         statements.append(f"GRANT UPDATE, DELETE ON\n  {_table_list(full)}\nTO {r}")
+    changed = [t for t in mutable if t in update_only and t not in LIMITED]
+    if changed:
+        statements.append(f"GRANT UPDATE ON\n  {_table_list(changed)}\nTO {r}")
     for table in mutable:
         if table in LIMITED:
             privileges = ", ".join(LIMITED[table])
@@ -183,7 +190,24 @@ def read_schema(cursor: CursorWrapper, name: str = SCHEMA) -> Schema:
         [name, APPEND_ONLY_TRIGGER],
     )
     insert_only = tuple(row[0] for row in cursor.fetchall())
-    return Schema(database=database, tables=tables, insert_only=insert_only, name=name)
+    cursor.execute(
+        "SELECT DISTINCT c.relname FROM pg_trigger t "
+        "JOIN pg_class c ON c.oid = t.tgrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND t.tgname LIKE %s "
+        "ORDER BY c.relname",
+        [name, NO_DELETE_TRIGGER],
+    )
+    update_only = tuple(
+        row[0] for row in cursor.fetchall() if row[0] not in insert_only
+    )
+    return Schema(
+        database=database,
+        tables=tables,
+        insert_only=insert_only,
+        name=name,
+        update_only=update_only,
+    )
 
 
 def role_exists(cursor: CursorWrapper, role: str) -> bool:
@@ -295,6 +319,8 @@ def _role_violations(
             forbidden = ["INSERT", "UPDATE", "DELETE"]
         elif relname in insert_only:
             forbidden = ["UPDATE", "DELETE"]
+        elif relname in schema.update_only:
+            forbidden = ["DELETE"]
         else:
             forbidden = []
         found += [f"{role}: {p} on {relname}" for p in forbidden if held[p]]

@@ -101,5 +101,6 @@ class RefusedAction(models.Model):
 
 
 from audits.evidence.models import *  # noqa: E402, F401, F403
+from audits.integrity.models import *  # noqa: E402, F401, F403
 from audits.ledger.models import *  # noqa: E402, F401, F403
 from audits.monitoring.models import *  # noqa: E402, F401, F403

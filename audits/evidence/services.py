@@ -30,6 +30,7 @@ from audits import services as audit_services
 from audits.evidence import manifest as pack_manifest
 from audits.evidence import render, signing
 from audits.evidence.models import EvidencePack, PackKind, PackStatus
+from audits.integrity import commit as integrity
 from audits.ledger import services as ledger_services
 from registry.models import Model, ModelVersion
 
@@ -108,6 +109,7 @@ def evidence_pack_request(
     )
     pack.full_clean()
     pack.save()
+    integrity.record_commit(pack)
     audit_services.audit_event_record(
         actor=actor,
         event_type=REQUESTED,
@@ -212,6 +214,7 @@ def evidence_pack_build(*, pack_id: int) -> EvidencePack:
         pack.status = PackStatus.RUNNING
         pack.started_at = timezone.now()
         pack.save(update_fields=["status", "started_at"])
+        integrity.record_commit(pack)
     try:
         pack = EvidencePack.objects.select_related("model", "model_version__model").get(
             pk=pack_id
@@ -231,6 +234,7 @@ def evidence_pack_build(*, pack_id: int) -> EvidencePack:
             pack.status = PackStatus.DONE
             pack.finished_at = timezone.now()
             pack.save(update_fields=[*fields, "status", "finished_at"])
+            integrity.record_commit(pack)
             audit_services.audit_event_record(
                 actor=None,
                 event_type=BUILT,
@@ -238,11 +242,13 @@ def evidence_pack_build(*, pack_id: int) -> EvidencePack:
                 payload=_built_payload(pack, built),
             )
     except Exception as exc:
-        EvidencePack.objects.filter(pk=pack_id).update(
-            status=PackStatus.FAILED,
-            error=f"{type(exc).__name__}: {exc}"[:2000],
-            finished_at=timezone.now(),
-        )
+        with transaction.atomic():
+            EvidencePack.objects.filter(pk=pack_id).update(
+                status=PackStatus.FAILED,
+                error=f"{type(exc).__name__}: {exc}"[:2000],
+                finished_at=timezone.now(),
+            )
+            integrity.record_commit(EvidencePack.objects.get(pk=pack_id))
         raise
     return pack
 

@@ -11,6 +11,7 @@ id and leaf hash.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from typing import Any
@@ -23,21 +24,10 @@ from audits.ledger import merkle, records
 from audits.ledger.models import DeploymentState, EntryType, LedgerKey, LedgerQueue
 
 GOVERNANCE_NAMESPACE = uuid.UUID("2b1f4f0e-8f6c-4d8e-a3a1-5c9d7e0b6a42")
-# Events after which the state in force for (model, environment) is recomputed.
-STATE_EVENTS = frozenset(
-    {
-        "governance.deployment.reported",
-        "governance.request.approved",
-        "governance.request.revoked",
-        "governance.request.expired",
-    }
-)
 
 
-def _append(entry_id: uuid.UUID, entry_type: int, leaf: bytes) -> bytes:
+def append_leaf(entry_id: uuid.UUID, entry_type: int, leaf: bytes) -> bytes:
     """Queue one leaf (inside the caller's transaction); return its leaf hash."""
-    import hashlib
-
     now = timezone.now()
     leaf_hash = merkle.leaf_hash(leaf)
     LedgerKey.objects.create(
@@ -67,13 +57,13 @@ def _plain(payload: Any) -> Any:
     return orjson.loads(text)
 
 
-def governance_event_append(event: Any) -> None:
-    """Append an AuditEvent as a GOVERNANCE leaf; refresh deployment states."""
+def governance_event_leaf(event: Any) -> bytes:
+    """The leaf of an AuditEvent: every field of the row (rebuilt to check it)."""
     try:
         payload = _plain(event.payload)
     except (ValueError, TypeError):
         payload = {"unserialisable": json.dumps(event.payload, cls=DjangoJSONEncoder)}
-    leaf = records.dumps(
+    return records.dumps(
         {
             "v": records.LEAF_VERSION,
             "type": "governance",
@@ -91,21 +81,26 @@ def governance_event_append(event: Any) -> None:
             "request_id": event.request_id,
         }
     )
-    _append(event_entry_id(event.pk), EntryType.GOVERNANCE, leaf)
-    if event.event_type in STATE_EVENTS:
-        for model, environment in _scopes(event):
-            deployment_state_refresh(
-                model=model, environment=environment, reason=event.event_type
-            )
+
+
+def governance_event_append(event: Any) -> None:
+    """Append an AuditEvent as a GOVERNANCE leaf (in the caller's transaction).
+
+    A service whose change alters what is in force for a model in an environment
+    records the new deployment state itself (:func:`deployment_state_record`).
+    """
+    append_leaf(
+        event_entry_id(event.pk), EntryType.GOVERNANCE, governance_event_leaf(event)
+    )
 
 
 def refusal_entry_id(refusal_pk: int) -> uuid.UUID:
     return uuid.uuid5(GOVERNANCE_NAMESPACE, f"refused-action:{refusal_pk}")
 
 
-def refusal_append(refused: Any) -> None:
-    """Append a RefusedAction as a GOVERNANCE leaf of type ``refusal``."""
-    leaf = records.dumps(
+def refusal_leaf(refused: Any) -> bytes:
+    """The leaf of a RefusedAction: every field of the row (rebuilt to check it)."""
+    return records.dumps(
         {
             "v": records.LEAF_VERSION,
             "type": "refusal",
@@ -125,23 +120,13 @@ def refusal_append(refused: Any) -> None:
             "request_id": refused.request_id,
         }
     )
-    _append(refusal_entry_id(refused.pk), EntryType.GOVERNANCE, leaf)
 
 
-def _scopes(event: Any) -> list[tuple[Any, str]]:
-    from governance.models import Deployment, ReleaseRequest
-
-    if event.object_type == "governance.deployment":
-        row = Deployment.objects.select_related("model_version__model").get(
-            pk=int(event.object_id)
-        )
-        return [(row.model_version.model, row.environment)]
-    if event.object_type == "governance.releaserequest":
-        request = ReleaseRequest.objects.select_related("model_version__model").get(
-            pk=int(event.object_id)
-        )
-        return [(request.model_version.model, env) for env in request.environments]
-    return []
+def refusal_append(refused: Any) -> None:
+    """Append a RefusedAction as a GOVERNANCE leaf of type ``refusal``."""
+    append_leaf(
+        refusal_entry_id(refused.pk), EntryType.GOVERNANCE, refusal_leaf(refused)
+    )
 
 
 def _approval_ref(approval: Any) -> dict[str, Any] | None:
@@ -156,25 +141,20 @@ def _approval_ref(approval: Any) -> dict[str, Any] | None:
     }
 
 
-def deployment_state_refresh(
-    *, model: Any, environment: str, reason: str
+def deployment_state_record(
+    *,
+    model: Any,
+    environment: str,
+    deployment: Any,
+    approval: Any,
+    reason: str,
+    now: Any,
 ) -> DeploymentState | None:
-    """Record the state in force now if it differs from the last recorded one."""
-    from governance.services.deployments import approval_in_force, deployment_live_at
-
-    now = timezone.now()
-    live = [
-        d
-        for d in deployment_live_at(environment=environment, at=now)
-        if d.model_version.model_id == model.pk
-    ]
-    deployment = live[0] if live else None
+    """Record the state in force now, as the caller computed it (the deployment
+    live in ``environment`` and the approval in force for its version), if it
+    differs from the last recorded one. Called by the governance services whose
+    change alters it, in their transaction."""
     version = deployment.model_version if deployment is not None else None
-    approval = (
-        approval_in_force(version=version, environment=environment, at=now)
-        if version is not None
-        else None
-    )
     previous = (
         DeploymentState.objects.filter(model=model, environment=environment)
         .order_by("-id")
@@ -225,7 +205,7 @@ def deployment_state_refresh(
             ),
         }
     )
-    leaf_hash = _append(entry_id, EntryType.DEPLOYMENT_STATE, leaf)
+    leaf_hash = append_leaf(entry_id, EntryType.DEPLOYMENT_STATE, leaf)
     return DeploymentState.objects.create(
         model=model,
         environment=environment,

@@ -29,6 +29,7 @@ class EntryType(models.IntegerChoices):
     OUTCOME = 2, "outcome"
     GOVERNANCE = 3, "governance event"
     DEPLOYMENT_STATE = 4, "deployment state"
+    RECORD = 5, "governance record"
 
 
 class LedgerQueue(models.Model):

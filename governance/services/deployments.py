@@ -18,6 +18,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from audits import services as audit_services
+from audits.integrity import commit as integrity
+from audits.ledger import governance as ledger_governance
 from governance.choices import RequestState
 from governance.models import Deployment, GateDecision, ReleaseRequest
 from registry.models import ModelVersion
@@ -144,6 +146,7 @@ def deployment_report(
     )
     deployment.full_clean()
     deployment.save()
+    integrity.record_commit(deployment)
     audit_services.audit_event_record(
         actor=actor,
         event_type="governance.deployment.reported",
@@ -161,6 +164,11 @@ def deployment_report(
             "warnings": list(warnings),
         },
     )
+    deployment_state_refresh(
+        model=version.model,
+        environment=environment,
+        reason="governance.deployment.reported",
+    )
     if action == DEPLOYED:
         # Every deployed version is watched: a monitor with its tier's defaults.
         # (Imported here: audits.monitoring.services imports the workflow services.)
@@ -168,6 +176,36 @@ def deployment_report(
 
         monitoring_services.monitor_ensure(version=version, environment=environment)
     return DeploymentReport(deployment=deployment, warnings=warnings)
+
+
+def deployment_state_refresh(*, model: Any, environment: str, reason: str) -> None:
+    """Compute what is in force now for ``model`` in ``environment`` (the live
+    deployment and the approval in force for its version) and record it as a
+    deployment state leaf if it changed. Services whose change can alter it call
+    this in their transaction: a deployment report, an approval, a revocation, an
+    expiry."""
+    now = timezone.now()
+    live = [
+        d
+        for d in deployment_live_at(environment=environment, at=now)
+        if d.model_version.model_id == model.pk
+    ]
+    deployment = live[0] if live else None
+    approval = (
+        approval_in_force(
+            version=deployment.model_version, environment=environment, at=now
+        )
+        if deployment is not None
+        else None
+    )
+    ledger_governance.deployment_state_record(
+        model=model,
+        environment=environment,
+        deployment=deployment,
+        approval=approval,
+        reason=reason,
+        now=now,
+    )
 
 
 def deployment_live_at(*, environment: str, at: datetime) -> list[Deployment]:

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audits import services as audit_services
+from audits.integrity import commit as integrity
 from governance import gate
 from governance.choices import RequestState, SignatureMeaning
 from governance.models import GateDecision, ReleaseRequest
@@ -238,6 +239,7 @@ def gate_check(
         correlation_id=correlation_id[:200],
         inputs=inputs,
     )
+    integrity.record_commit(record)
     audit_services.audit_event_record(
         actor=actor,
         event_type="governance.gate.decided",

@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audits import services as audit_services
+from audits.integrity import commit as integrity
 from audits.models import RefusalKind
 from governance import refusals
 from governance.choices import (
@@ -42,7 +43,7 @@ from governance.models import (
     ReleaseTarget,
     Signature,
 )
-from governance.services import lockout, notifications
+from governance.services import deployments, lockout, notifications
 from registry import digests
 from registry.models import Document, ModelCard, ModelVersion
 
@@ -180,11 +181,23 @@ def _check_password(actor: Any, password: str) -> None:
         )
 
 
+def _in_force_changed(request: ReleaseRequest, reason: str) -> None:
+    """Record the deployment state of each environment of ``request`` (its
+    approval came into force or ended)."""
+    for environment in request.environments:
+        deployments.deployment_state_refresh(
+            model=request.model_version.model, environment=environment, reason=reason
+        )
+
+
 def _close_targets(request: ReleaseRequest) -> None:
     ReleaseTarget.objects.filter(request=request, is_open=True).update(is_open=False)
 
 
 def _audit(actor: Any, event: str, request: ReleaseRequest, **payload: Any) -> None:
+    """The audit event of a change to ``request``, and the request's new revision
+    as a record leaf (every change of a request goes through here)."""
+    integrity.record_commit(request)
     audit_services.audit_event_record(
         actor=actor,
         event_type=event,
@@ -346,7 +359,7 @@ def _sign(
         "signed_at": now.isoformat(),
         "comment": comment,
     }
-    return Signature.objects.create(
+    signature = Signature.objects.create(
         request=request,
         model_version=version,
         signer=actor,
@@ -359,6 +372,8 @@ def _sign(
         environments=request.environments,
         binding_sha256=digests.content_digest(bound),
     )
+    integrity.record_commit(signature)
+    return signature
 
 
 def signature_binding_is_intact(signature: Signature) -> bool:
@@ -601,6 +616,7 @@ def release_request_approve(
             expires_at=request.expires_at.isoformat(),
             artifact_sha256=version.artifact_sha256,
         )
+        _in_force_changed(request, "governance.request.approved")
         notifications.schedule_request_notification(request.pk, "approved")
     return request
 
@@ -749,6 +765,7 @@ def release_request_revoke(
         reason=request.revocation_reason,
         rollback_targets=request.rollback_targets,
     )
+    _in_force_changed(request, "governance.request.revoked")
     notifications.schedule_request_notification(request.pk, "revoked")
     return request
 
@@ -811,6 +828,7 @@ def release_request_revoke_by_monitoring(
         by="monitoring",
         **source,
     )
+    _in_force_changed(request, "governance.request.revoked")
     notifications.schedule_request_notification(request.pk, "revoked")
     return request
 
@@ -832,6 +850,7 @@ def release_requests_expire_due(*, now: datetime | None = None) -> list[int]:
         request.save(update_fields=["state"])
         _close_targets(request)
         _audit(None, "governance.request.expired", request, expired_at=now.isoformat())
+        _in_force_changed(request, "governance.request.expired")
         notifications.schedule_request_notification(request.pk, "expired")
     return [r.pk for r in due]
 
@@ -874,6 +893,7 @@ def finding_raise(
     )
     finding.full_clean()
     finding.save()
+    integrity.record_commit(finding)
     audit_services.audit_event_record(
         actor=actor,
         event_type="governance.finding.raised",
@@ -911,6 +931,7 @@ def finding_submit_remediation(
     finding.remediation_submitted_by = actor
     finding.status = FindingStatus.REMEDIATION_SUBMITTED
     finding.save(update_fields=["remediation", "remediation_submitted_by", "status"])
+    integrity.record_commit(finding)
     audit_services.audit_event_record(
         actor=actor, event_type="governance.finding.remediation_submitted", obj=finding
     )
@@ -945,6 +966,7 @@ def finding_close(*, actor: Any, finding: Finding, evidence: str) -> Finding:
     finding.closed_at = timezone.now()
     finding.status = FindingStatus.CLOSED
     finding.save(update_fields=["closure_evidence", "closed_by", "closed_at", "status"])
+    integrity.record_commit(finding)
     audit_services.audit_event_record(
         actor=actor,
         event_type="governance.finding.closed",

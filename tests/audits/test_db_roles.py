@@ -28,7 +28,7 @@ from psycopg import errors
 
 from audits import dbroles
 from audits.ledger import merkle, services
-from audits.ledger.models import LedgerHead
+from audits.ledger.models import LedgerHead, LedgerQueue
 from audits.models import AuditEvent
 from governance import services as governance_services
 
@@ -59,6 +59,8 @@ INSERT_ONLY = {
     "registry_historicalmodelcard",
     "registry_historicaldocument",
     "registry_historicaldocumenttemplate",
+    "audits_recordcommitment",
+    "audits_protectedattributes",
 }
 PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE")
 
@@ -430,11 +432,24 @@ def _insert_only_in_database() -> set[str]:
         return {name for (name,) in cursor.fetchall()}
 
 
+# The current state of evidence: updated, never deleted (ADR 0027).
+NO_DELETE = {
+    "governance_releaserequest",
+    "governance_finding",
+    "audits_monitor",
+    "audits_monitoringreport",
+    "audits_alert",
+    "audits_evidencepack",
+}
+
+
 def _expected(tables: set[str], insert_only: set[str]) -> dict[str, set[str]]:
     expected = {}
     for table in tables:
         if table in insert_only:
             expected[table] = {"SELECT", "INSERT"}
+        elif table in NO_DELETE:
+            expected[table] = {"SELECT", "INSERT", "UPDATE"}
         elif table == "audits_ledgerhead":
             expected[table] = {"SELECT", "INSERT", "UPDATE"}
         elif table == "django_migrations":
@@ -486,7 +501,7 @@ def test_reapplying_removes_hand_made_grants(roles: None) -> None:
     assert readonly["audits_alert"] == {"SELECT"}
     tables, insert_only = len(app), len(_insert_only_in_database())
     assert out.getvalue().splitlines() == [
-        "db_roles: 0 role(s) created or reset, 19 statements applied",
+        "db_roles: 0 role(s) created or reset, 20 statements applied",
         f"db_roles: no violation ({tables} tables, {insert_only} insert-only)",
     ]
 
@@ -644,8 +659,12 @@ def test_print_shows_the_sql_and_changes_nothing(
     ]
     assert PASSWORD not in out.getvalue()
     update_delete = out.getvalue().split("GRANT UPDATE, DELETE ON\n")[1].split("TO")[0]
-    assert '"audits_alert"' in update_delete
-    assert not any(f'"{t}"' in update_delete for t in INSERT_ONLY)
+    assert '"audits_ledgerqueue"' in update_delete
+    assert not any(f'"{t}"' in update_delete for t in INSERT_ONLY | NO_DELETE)
+    update_only = out.getvalue().split("GRANT UPDATE ON\n")[1].split("TO")[0]
+    assert sorted(update_only.replace(",", " ").split()) == sorted(
+        f'"{t}"' for t in NO_DELETE
+    )
     assert lines[-1] == f'GRANT UPDATE ON "audits_ledgerhead" TO "{new_role}";'
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_roles WHERE rolname = %s", [new_role])
@@ -744,6 +763,8 @@ def test_ledger_and_audit_services_work_as_the_app_role(
 ) -> None:
     # given the test connection acting as the app role for this transaction
     head = LedgerHead.objects.get(id=1).size
+    # (the fixtures' own record leaves, e.g. the developer's history, wait too)
+    pending = LedgerQueue.objects.count()
     events = AuditEvent.objects.count()
     with connection.cursor() as cursor:
         cursor.execute(f'SET LOCAL ROLE "{APP}"')
@@ -758,7 +779,7 @@ def test_ledger_and_audit_services_work_as_the_app_role(
         cursor.execute("RESET ROLE")
     # then
     assert acting == (APP,)
-    assert (queued, made is not None and made.size) == (3, head + 3)
+    assert (queued, made is not None and made.size) == (3, head + pending + 3)
     last = AuditEvent.objects.order_by("-pk").values_list("event_type", flat=True)
     assert last.first() == "governance.token.created"
     assert AuditEvent.objects.count() == events + 1

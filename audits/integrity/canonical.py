@@ -1,0 +1,71 @@
+"""A row's committed fields, as plain JSON values. Pure: no database access.
+
+The same function makes the fields when a row is committed and when it is checked,
+so that a row read back from PostgreSQL or SQLite gives the bytes it was committed
+with: datetimes as UTC ISO 8601 with microseconds, dates ISO, decimals and UUIDs as
+text, binary as hex, foreign keys as their id, JSON as it round-trips.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+
+from audits.ledger import records
+
+__all__ = ["committed_fields", "fields_digest", "value"]
+
+
+def _json(payload: Any) -> Any:
+    """JSON values as they read back from a JSONField (DjangoJSONEncoder on write)."""
+    return orjson.loads(json.dumps(payload, cls=DjangoJSONEncoder, allow_nan=False))
+
+
+def value(field: models.Field, raw: Any) -> Any:
+    """The plain JSON value of ``raw``, the attribute value of ``field``."""
+    if raw is None:
+        return None
+    if isinstance(field, models.JSONField):
+        return _json(raw)
+    if isinstance(field, models.FileField):
+        return str(getattr(raw, "name", raw) or "")
+    if isinstance(raw, dt.datetime):
+        if raw.tzinfo is None:
+            raw = raw.replace(tzinfo=dt.UTC)
+        return records.iso(raw)
+    if isinstance(raw, dt.date | dt.time):
+        return raw.isoformat()
+    if isinstance(raw, bytes | memoryview | bytearray):
+        return bytes(raw).hex()
+    if isinstance(raw, uuid.UUID | decimal.Decimal):
+        return str(raw)
+    if isinstance(raw, float) and raw.is_integer():
+        return raw  # orjson keeps 1.0 as 1.0: nothing to normalise
+    return raw
+
+
+def committed_fields(
+    obj: models.Model, *, exclude: Iterable[str] = ()
+) -> dict[str, Any]:
+    """Every concrete field of ``obj`` but ``exclude``, by column name (``owner_id``)."""
+    skip = set(exclude)
+    out: dict[str, Any] = {}
+    for field in obj._meta.concrete_fields:
+        if field.name in skip or field.attname in skip:
+            continue
+        out[field.attname] = value(field, getattr(obj, field.attname))
+    return out
+
+
+def fields_digest(fields: dict[str, Any]) -> str:
+    """SHA-256 (hex) of the canonical JSON of committed fields."""
+    return hashlib.sha256(records.dumps(fields)).hexdigest()
