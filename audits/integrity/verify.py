@@ -1,0 +1,398 @@
+"""The mark a page shows for an evidence row: verified, altered or not verified.
+
+:func:`verdicts` checks rows of the inventory (audits.integrity.inventory) against
+the ledger, in a few queries whatever their number:
+
+* a record-leaf row (a signature, a release request, a history row …) against the
+  fields of its latest record leaf;
+* an audit event or a refused action against its own leaf, rebuilt from the row;
+* a deployment state against the fields of its leaf.
+
+Then the leaf itself: its stored bytes must hash to its stored leaf hash, and when
+a signed checkpoint covers it, its inclusion proof must lead to the checkpoint's
+root. Only then is the row ``verified``. A row that differs from its leaf is
+``altered`` and names the leaf's seq and the fields that differ; a row with no leaf
+(written before issue 13, or inserted behind the application's back), or whose
+ledger cannot be read, is ``not verified``. A page never shows a check mark for a
+row that was not checked.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from django.db import models
+
+from audits.integrity import canonical, inventory
+from audits.integrity.models import RecordCommitment
+from audits.ledger import governance as ledger_governance
+from audits.ledger import merkle, tree
+from audits.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerQueue
+
+__all__ = [
+    "ALTERED",
+    "NOT_VERIFIED",
+    "VERIFIED",
+    "Verdict",
+    "verdict",
+    "verdicts",
+]
+
+VERIFIED = "verified"
+ALTERED = "altered"
+NOT_VERIFIED = "not_verified"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    state: str
+    seq: int | None = None
+    detail: str = ""
+    fields: tuple[str, ...] = field(default=())
+
+    @property
+    def verified(self) -> bool:
+        return self.state == VERIFIED
+
+    @property
+    def altered(self) -> bool:
+        return self.state == ALTERED
+
+    @property
+    def label(self) -> str:
+        if self.state == VERIFIED:
+            return "verified"
+        if self.state == ALTERED:
+            where = (
+                f" ledger seq {self.seq}"
+                if self.seq is not None
+                else " its ledger leaf"
+            )
+            return f"altered: does not match{where}"
+        return "not verified"
+
+    @property
+    def message(self) -> str:
+        return f"{self.label}: {self.detail}" if self.detail else self.label
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "seq": self.seq,
+            "label": self.label,
+            "detail": self.detail,
+            "fields": list(self.fields),
+        }
+
+
+@dataclass(frozen=True)
+class _Leaf:
+    seq: int | None
+    leaf: bytes
+    leaf_hash: bytes
+
+    @property
+    def intact(self) -> bool:
+        return merkle.leaf_hash(self.leaf) == self.leaf_hash
+
+    @property
+    def data(self) -> dict[str, Any]:
+        try:
+            value = orjson.loads(self.leaf)
+        except orjson.JSONDecodeError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+
+Key = tuple[type, str]
+
+
+def key_of(obj: models.Model) -> Key:
+    return (obj._meta.concrete_model, str(obj.pk))
+
+
+def verdict(obj: models.Model) -> Verdict:
+    return verdicts([obj])[key_of(obj)]
+
+
+def verdicts(objs: Iterable[models.Model]) -> dict[Key, Verdict]:
+    """The verdict of every row of ``objs`` (rows of evidence classes), by
+    ``(model, str(pk))``."""
+    objs = [o for o in objs if o is not None]
+    expected: dict[Key, tuple[uuid.UUID | None, Any]] = {}
+    record_rows: dict[str, list[models.Model]] = defaultdict(list)
+    for obj in objs:
+        model = obj._meta.concrete_model
+        evidence = inventory.by_model().get(model)
+        if evidence is None:
+            raise KeyError(f"{model._meta.label} is not in the evidence inventory")
+        if evidence.kind in inventory.RECORD_KINDS:
+            record_rows[evidence.table].append(obj)
+        elif model._meta.label == "audits.AuditEvent":
+            expected[key_of(obj)] = (
+                ledger_governance.event_entry_id(obj.pk),
+                ledger_governance.governance_event_leaf(obj),
+            )
+        elif model._meta.label == "audits.RefusedAction":
+            expected[key_of(obj)] = (
+                ledger_governance.refusal_entry_id(obj.pk),
+                ledger_governance.refusal_leaf(obj),
+            )
+        elif model._meta.label == "audits.DeploymentState":
+            expected[key_of(obj)] = (obj.entry_id, _state_fields(obj))
+        else:
+            raise KeyError(f"{model._meta.label} has no row verifier")
+    # Record leaves: the latest revision of each row.
+    latest: dict[Key, RecordCommitment] = {}
+    for table, rows in record_rows.items():
+        by_pk = {str(o.pk): o for o in rows}
+        for commitment in RecordCommitment.objects.filter(
+            table=table, object_pk__in=list(by_pk)
+        ).order_by("rev"):
+            latest[key_of(by_pk[commitment.object_pk])] = commitment
+    entry_ids = [c.entry_id for c in latest.values()]
+    entry_ids += [e for e, _ in expected.values() if e is not None]
+    leaves = _leaves(entry_ids)
+    proven = _proven(leaves.values())
+    result: dict[Key, Verdict] = {}
+    for rows in record_rows.values():
+        for obj in rows:
+            key = key_of(obj)
+            commitment = latest.get(key)
+            if commitment is None:
+                result[key] = Verdict(
+                    NOT_VERIFIED, detail="no ledger leaf commits to it"
+                )
+                continue
+            leaf = leaves.get(commitment.entry_id)
+            result[key] = _check_record(obj, commitment, leaf, proven)
+    for key, (entry_id, wanted) in expected.items():
+        leaf = leaves.get(entry_id) if entry_id is not None else None
+        if leaf is None:
+            result[key] = Verdict(NOT_VERIFIED, detail="no ledger leaf commits to it")
+        elif isinstance(wanted, bytes):
+            result[key] = _check_bytes(wanted, leaf, proven)
+        else:
+            result[key] = _check_fields(
+                wanted, _state_leaf_fields(leaf.data), leaf, proven
+            )
+    return result
+
+
+# --- checks ---------------------------------------------------------------------------
+
+
+def _leaf_problem(leaf: _Leaf, proven: dict[int, bool | None]) -> Verdict | None:
+    if not leaf.intact:
+        return Verdict(
+            ALTERED,
+            seq=leaf.seq,
+            detail="the ledger leaf's bytes do not hash to its stored hash",
+        )
+    if leaf.seq is not None and proven.get(leaf.seq) is False:
+        return Verdict(
+            ALTERED,
+            seq=leaf.seq,
+            detail="the ledger leaf is not in the latest signed checkpoint",
+        )
+    return None
+
+
+def _ok(leaf: _Leaf, proven: dict[int, bool | None]) -> Verdict:
+    if leaf.seq is None:
+        return Verdict(
+            VERIFIED, detail="matches its ledger leaf (queued, not yet sequenced)"
+        )
+    if proven.get(leaf.seq) is None:
+        return Verdict(
+            VERIFIED,
+            seq=leaf.seq,
+            detail=f"matches ledger seq {leaf.seq} (not yet in a signed checkpoint)",
+        )
+    return Verdict(
+        VERIFIED,
+        seq=leaf.seq,
+        detail=f"matches ledger seq {leaf.seq}, proved in the signed checkpoint",
+    )
+
+
+def _check_record(
+    obj: models.Model,
+    commitment: RecordCommitment,
+    leaf: _Leaf | None,
+    proven: dict[int, bool | None],
+) -> Verdict:
+    if leaf is None:
+        return Verdict(
+            ALTERED,
+            detail=f"its ledger leaf (revision {commitment.rev}) is missing from the ledger",
+        )
+    if bytes(commitment.leaf_hash) != leaf.leaf_hash:
+        return Verdict(
+            ALTERED, seq=leaf.seq, detail="its ledger index names another leaf"
+        )
+    problem = _leaf_problem(leaf, proven)
+    if problem is not None:
+        return problem
+    evidence = inventory.record_class(obj)
+    data = leaf.data
+    if (data.get("table"), data.get("pk")) != (evidence.table, str(obj.pk)):
+        return Verdict(ALTERED, seq=leaf.seq, detail="the leaf is about another record")
+    now = canonical.committed_fields(obj, exclude=evidence.exclude)
+    verdict = _check_fields(now, data.get("fields") or {}, leaf, proven)
+    if verdict.verified and obj._meta.label == "governance.Signature":
+        from governance.services.workflow import signature_binding_is_intact
+
+        if not signature_binding_is_intact(obj):
+            return Verdict(
+                ALTERED,
+                seq=leaf.seq,
+                detail="its binding hash does not match what it says was signed",
+                fields=("binding_sha256",),
+            )
+    return verdict
+
+
+def _check_fields(
+    now: dict[str, Any],
+    committed: dict[str, Any],
+    leaf: _Leaf,
+    proven: dict[int, bool | None],
+) -> Verdict:
+    problem = _leaf_problem(leaf, proven)
+    if problem is not None:
+        return problem
+    differ = tuple(
+        sorted(
+            k for k in now.keys() | committed.keys() if now.get(k) != committed.get(k)
+        )
+    )
+    if differ:
+        return Verdict(
+            ALTERED,
+            seq=leaf.seq,
+            detail="differs in " + ", ".join(differ),
+            fields=differ,
+        )
+    return _ok(leaf, proven)
+
+
+def _check_bytes(wanted: bytes, leaf: _Leaf, proven: dict[int, bool | None]) -> Verdict:
+    problem = _leaf_problem(leaf, proven)
+    if problem is not None:
+        return problem
+    if wanted != leaf.leaf:
+        committed = leaf.data
+        now = orjson.loads(wanted)
+        differ = tuple(
+            sorted(
+                k
+                for k in now.keys() | committed.keys()
+                if now.get(k) != committed.get(k)
+            )
+        )
+        return Verdict(
+            ALTERED,
+            seq=leaf.seq,
+            detail="differs in " + ", ".join(differ)
+            if differ
+            else "differs from its leaf",
+            fields=differ,
+        )
+    return _ok(leaf, proven)
+
+
+def _state_fields(state: Any) -> dict[str, Any]:
+    """What a deployment state row says, in the terms of its leaf."""
+    return {
+        "environment": state.environment,
+        "reason": state.reason,
+        "at": canonical.value(
+            type(state)._meta.get_field("created_at"), state.created_at
+        ),
+        "deployment_id": state.deployment_id,
+        "approval_id": f"RR-{state.approval_id}" if state.approval_id else None,
+        "approval_expires_at": canonical.value(
+            type(state)._meta.get_field("approval_expires_at"),
+            state.approval_expires_at,
+        ),
+    }
+
+
+def _state_leaf_fields(data: dict[str, Any]) -> dict[str, Any]:
+    approval = data.get("approval") or {}
+    return {
+        "environment": data.get("environment"),
+        "reason": data.get("reason"),
+        "at": data.get("at"),
+        "deployment_id": (data.get("deployment") or {}).get("id"),
+        "approval_id": approval.get("id"),
+        "approval_expires_at": approval.get("expires_at"),
+    }
+
+
+# --- the ledger -----------------------------------------------------------------------
+
+
+def _leaves(entry_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, _Leaf]:
+    if not entry_ids:
+        return {}
+    found = {
+        entry_id: _Leaf(seq, bytes(leaf), bytes(leaf_hash))
+        for seq, entry_id, leaf, leaf_hash in LedgerEntry.objects.filter(
+            entry_id__in=entry_ids
+        ).values_list("seq", "entry_id", "leaf", "leaf_hash")
+    }
+    missing = [e for e in entry_ids if e not in found]
+    if missing:
+        for entry_id, leaf, leaf_hash in LedgerQueue.objects.filter(
+            entry_id__in=missing
+        ).values_list("entry_id", "leaf", "leaf_hash"):
+            found.setdefault(entry_id, _Leaf(None, bytes(leaf), bytes(leaf_hash)))
+    return found
+
+
+def _proven(leaves: Iterable[_Leaf]) -> dict[int, bool | None]:
+    """For each sequenced leaf: True if its inclusion proof leads to the latest
+    signed checkpoint's root, False if not (or its stored hashes are missing), None
+    when no checkpoint covers it yet."""
+    from audits.ledger import services as ledger_services
+
+    leaves = [leaf for leaf in leaves if leaf.seq is not None]
+    checkpoint = LedgerCheckpoint.objects.order_by("-size").first()
+    if not leaves:
+        return {}
+    if checkpoint is None:
+        return {leaf.seq: None for leaf in leaves if leaf.seq is not None}
+    size, root = checkpoint.size, bytes(checkpoint.root)
+    result: dict[int, bool | None] = {}
+    keys: set[tree.Key] = set()
+    covered = []
+    for leaf in leaves:
+        assert leaf.seq is not None
+        if leaf.seq < size:
+            covered.append(leaf)
+            keys.update(tree.inclusion_keys(leaf.seq, size))
+        else:
+            result[leaf.seq] = None
+    stored = ledger_services.stored_hashes(keys)
+    for leaf in covered:
+        assert leaf.seq is not None
+        try:
+            proof = tree.inclusion_proof(leaf.seq, size, stored)
+        except (KeyError, tree.ProofError):
+            result[leaf.seq] = False
+            continue
+        result[leaf.seq] = merkle.verify_inclusion(
+            leaf=leaf.leaf_hash,
+            index=leaf.seq,
+            tree_size=size,
+            proof=proof,
+            root_hash=root,
+        )
+    return result
