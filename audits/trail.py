@@ -32,6 +32,7 @@ from django.http import Http404
 from django.urls import reverse
 
 from audits import services as audit_services
+from audits.integrity import verify
 from audits.ledger import merkle, proofs, records, tree
 from audits.ledger import services as ledger_services
 from audits.ledger.models import (
@@ -45,7 +46,7 @@ from audits.ledger.models import (
 )
 from governance import exceptions
 from governance.choices import SignatureMeaning
-from governance.models import Signature
+from governance.models import Deployment, ReleaseRequest, Signature
 from registry import services as registry_services
 from registry.models import Document, Model, ModelCard, ModelVersion
 
@@ -155,6 +156,8 @@ class SignatureView:
     signed_at: datetime
     binding_sha256: str
     comment: str
+    # The row checked against its record leaf and its binding recomputed.
+    integrity: verify.Verdict = verify.Verdict(verify.NOT_VERIFIED)
 
     @property
     def meaning_label(self) -> str:
@@ -175,10 +178,19 @@ class ApprovalView:
     signatures: tuple[SignatureView, ...]
     # The signature bindings the deployment-state leaf committed to equal these.
     bindings_match: bool
+    # The request row checked against its latest record leaf, and its approval
+    # and expiry times against the deployment state's leaf.
+    integrity: verify.Verdict = verify.Verdict(verify.NOT_VERIFIED)
 
     @property
     def label(self) -> str:
         return f"RR-{self.request_id}"
+
+    @property
+    def all_verified(self) -> bool:
+        return self.integrity.verified and all(
+            s.integrity.verified for s in self.signatures
+        )
 
 
 @dataclass(frozen=True)
@@ -191,6 +203,7 @@ class DeploymentView:
     reported_by: str
     target: str
     external_id: str
+    integrity: verify.Verdict = verify.Verdict(verify.NOT_VERIFIED)
 
 
 @dataclass(frozen=True)
@@ -209,6 +222,7 @@ class DeploymentStateView:
     record: LedgerRecord | None
     # The hash in the prediction leaf equals the state's stored and logged hash.
     hash_matches: bool
+    integrity: verify.Verdict = verify.Verdict(verify.NOT_VERIFIED)
 
     @property
     def leaf_hash_hex(self) -> str:
@@ -222,6 +236,42 @@ class OutcomeView:
     observed_at: str
     # The outcome leaf names the prediction's leaf hash.
     prediction_hash_matches: bool
+
+    @property
+    def integrity(self) -> verify.Verdict:
+        """An outcome is its own leaf: verified when its inclusion proof leads to
+        the signed checkpoint and it names this prediction's leaf."""
+        record = self.record
+        if record.is_proven and not record.verified:
+            return verify.Verdict(
+                verify.ALTERED,
+                seq=record.seq,
+                detail="its leaf's proof does not lead to the signed checkpoint",
+            )
+        if not self.prediction_hash_matches:
+            return verify.Verdict(
+                verify.ALTERED,
+                seq=record.seq,
+                detail="it names another prediction leaf",
+                fields=("prediction_leaf_hash",),
+            )
+        if merkle.leaf_hash(record.leaf) != record.leaf_hash:
+            return verify.Verdict(
+                verify.ALTERED,
+                seq=record.seq,
+                detail="its leaf's bytes do not hash to its stored hash",
+            )
+        if not record.is_proven:
+            return verify.Verdict(
+                verify.NOT_VERIFIED,
+                seq=record.seq,
+                detail="not yet under a signed checkpoint",
+            )
+        return verify.Verdict(
+            verify.VERIFIED,
+            seq=record.seq,
+            detail=f"ledger seq {record.seq}, proved in the signed checkpoint",
+        )
 
 
 @dataclass(frozen=True)
@@ -330,7 +380,7 @@ def prediction_trail(*, user: Any, prediction_id: uuid.UUID) -> Trail:
             if version is not None and predicted_at is not None
             else ()
         ),
-        deployment_state=_state_view(state, state_record, data),
+        deployment_state=_state_view(state, state_record, data, checkpoint),
         outcome=_outcome_view(outcome, prediction) if outcome is not None else None,
         protected=_protected(user, prediction_id, data),
     )
@@ -633,33 +683,7 @@ def _deployment_state(
         entry_id = uuid.UUID(str(ref.get("entry_id")))
     except ValueError:
         return None, None
-    state = (
-        DeploymentState.objects.select_related("deployment__reported_by", "approval")
-        .only(
-            "entry_id",
-            "leaf_hash",
-            "reason",
-            "created_at",
-            "environment",
-            "approval_expires_at",
-            "model_version_id",
-            "deployment__environment",
-            "deployment__action",
-            "deployment__deployed_at",
-            "deployment__reported_at",
-            "deployment__target",
-            "deployment__external_id",
-            "deployment__reported_by__username",
-            "approval__state",
-            "approval__environments",
-            "approval__approved_at",
-            "approval__expires_at",
-            "approval__revoked_at",
-            "approval__approved_artifact_sha256",
-        )
-        .filter(entry_id=entry_id)
-        .first()
-    )
+    state = DeploymentState.objects.filter(entry_id=entry_id).first()
     record = _records_by_id([entry_id]).get(entry_id)
     return state, record
 
@@ -668,6 +692,7 @@ def _state_view(
     state: DeploymentState | None,
     record: LedgerRecord | None,
     data: Mapping[str, Any],
+    checkpoint: LedgerCheckpoint | None,
 ) -> DeploymentStateView | None:
     if state is None:
         return None
@@ -677,9 +702,34 @@ def _state_view(
         record is None or record.leaf_hash == stored_hash
     )
     state_leaf = record.data if record is not None else {}
+    # Every governance row shown is checked against the ledger (one batch).
+    rr = (
+        ReleaseRequest.objects.filter(pk=state.approval_id).first()
+        if state.approval_id
+        else None
+    )
+    signature_rows = (
+        list(
+            Signature.objects.select_related("model_version__model", "signer")
+            .filter(request_id=rr.pk)
+            .order_by("signed_at", "id")
+        )
+        if rr is not None
+        else []
+    )
+    deployment_row = (
+        Deployment.objects.select_related("reported_by")
+        .filter(pk=state.deployment_id)
+        .first()
+        if state.deployment_id
+        else None
+    )
+    checked = verify.verdicts(
+        [state, *(x for x in (rr, deployment_row) if x is not None), *signature_rows],
+        checkpoint=checkpoint,
+    )
     approval = None
-    if state.approval is not None:
-        rr = state.approval
+    if rr is not None:
         signatures = tuple(
             SignatureView(
                 printed_name=s.printed_name,
@@ -687,10 +737,9 @@ def _state_view(
                 signed_at=s.signed_at,
                 binding_sha256=s.binding_sha256,
                 comment=s.comment,
+                integrity=checked[verify.key_of(s)],
             )
-            for s in Signature.objects.filter(request_id=rr.pk)
-            .only("printed_name", "meaning", "signed_at", "binding_sha256", "comment")
-            .order_by("signed_at", "id")
+            for s in signature_rows
         )
         committed = (state_leaf.get("approval") or {}).get("signatures")
         approval = ApprovalView(
@@ -703,10 +752,13 @@ def _state_view(
             approved_artifact_sha256=rr.approved_artifact_sha256,
             signatures=signatures,
             bindings_match=committed == sorted(s.binding_sha256 for s in signatures),
+            integrity=_approval_integrity(
+                rr, checked[verify.key_of(rr)], state_leaf, record
+            ),
         )
     deployment = None
-    if state.deployment is not None:
-        d = state.deployment
+    if deployment_row is not None:
+        d = deployment_row
         deployment = DeploymentView(
             id=d.pk,
             environment=d.environment,
@@ -716,6 +768,7 @@ def _state_view(
             reported_by=d.reported_by.get_username(),
             target=d.target,
             external_id=d.external_id,
+            integrity=checked[verify.key_of(d)],
         )
     return DeploymentStateView(
         entry_id=state.entry_id,
@@ -730,7 +783,37 @@ def _state_view(
         deployment=deployment,
         record=record,
         hash_matches=hash_matches,
+        integrity=checked[verify.key_of(state)],
     )
+
+
+def _approval_integrity(
+    rr: ReleaseRequest,
+    checked: verify.Verdict,
+    state_leaf: Mapping[str, Any],
+    record: LedgerRecord | None,
+) -> verify.Verdict:
+    """The request's verdict, and its approval and expiry times against the ones
+    the deployment state's leaf recorded when the approval came into force."""
+    if not checked.verified:
+        return checked
+    ref = state_leaf.get("approval") or {}
+    differ = tuple(
+        name
+        for name, now in (
+            ("approved_at", rr.approved_at),
+            ("expires_at", rr.expires_at),
+        )
+        if name in ref and ref[name] != (records.iso(now) if now else None)
+    )
+    if differ:
+        return verify.Verdict(
+            verify.ALTERED,
+            seq=record.seq if record is not None else None,
+            detail="differs from the deployment state's leaf in " + ", ".join(differ),
+            fields=differ,
+        )
+    return checked
 
 
 def _outcome_view(record: LedgerRecord, prediction: LedgerRecord) -> OutcomeView:

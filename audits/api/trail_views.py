@@ -68,6 +68,7 @@ def _approval_json(approval: trail_selectors.ApprovalView) -> dict[str, Any]:
         "expires_at": _time(approval.expires_at),
         "revoked_at": _time(approval.revoked_at),
         "approved_artifact_sha256": approval.approved_artifact_sha256,
+        "integrity": approval.integrity.as_dict(),
         "signatures": [
             {
                 "printed_name": s.printed_name,
@@ -75,6 +76,7 @@ def _approval_json(approval: trail_selectors.ApprovalView) -> dict[str, Any]:
                 "signed_at": _time(s.signed_at),
                 "binding_sha256": s.binding_sha256,
                 "comment": s.comment,
+                "integrity": s.integrity.as_dict(),
             }
             for s in approval.signatures
         ],
@@ -92,6 +94,7 @@ def _state_json(state: trail_selectors.DeploymentStateView) -> dict[str, Any]:
         "recorded_at": _time(state.created_at),
         "environment": state.environment,
         "version": state.version,
+        "integrity": state.integrity.as_dict(),
         "approval": _approval_json(state.approval) if state.approval else None,
         "approval_expires_at": _time(state.approval_expires_at),
         "deployment": {
@@ -103,6 +106,7 @@ def _state_json(state: trail_selectors.DeploymentStateView) -> dict[str, Any]:
             "reported_by": deployment.reported_by,
             "target": deployment.target,
             "external_id": deployment.external_id,
+            "integrity": deployment.integrity.as_dict(),
         }
         if deployment is not None
         else None,
@@ -170,6 +174,7 @@ def trail_json(trail: trail_selectors.Trail) -> dict[str, Any]:
             "outcome": trail.outcome.outcome,
             "observed_at": trail.outcome.observed_at,
             "prediction_hash_matches": trail.outcome.prediction_hash_matches,
+            "integrity": trail.outcome.integrity.as_dict(),
             "record": _record_json(trail.outcome.record),
         }
         if trail.outcome is not None

@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 from django.db import models
+from django.db.models import Q
 
 from audits.integrity import canonical, inventory
 from audits.integrity.models import RecordCommitment
@@ -120,9 +121,15 @@ def verdict(obj: models.Model) -> Verdict:
     return verdicts([obj])[key_of(obj)]
 
 
-def verdicts(objs: Iterable[models.Model]) -> dict[Key, Verdict]:
+_LATEST = object()
+
+
+def verdicts(
+    objs: Iterable[models.Model], *, checkpoint: Any = _LATEST
+) -> dict[Key, Verdict]:
     """The verdict of every row of ``objs`` (rows of evidence classes), by
-    ``(model, str(pk))``."""
+    ``(model, str(pk))``. Inclusion proofs are checked against ``checkpoint``
+    (a LedgerCheckpoint or None; by default the latest, read here)."""
     objs = [o for o in objs if o is not None]
     expected: dict[Key, tuple[uuid.UUID | None, Any]] = {}
     record_rows: dict[str, list[models.Model]] = defaultdict(list)
@@ -149,16 +156,22 @@ def verdicts(objs: Iterable[models.Model]) -> dict[Key, Verdict]:
             raise KeyError(f"{model._meta.label} has no row verifier")
     # Record leaves: the latest revision of each row.
     latest: dict[Key, RecordCommitment] = {}
-    for table, rows in record_rows.items():
-        by_pk = {str(o.pk): o for o in rows}
-        for commitment in RecordCommitment.objects.filter(
-            table=table, object_pk__in=list(by_pk)
-        ).order_by("rev"):
-            latest[key_of(by_pk[commitment.object_pk])] = commitment
+    if record_rows:
+        wanted = Q(pk__in=[])
+        by_row: dict[tuple[str, str], models.Model] = {}
+        for table, rows in record_rows.items():
+            pks = [str(o.pk) for o in rows]
+            by_row.update({(table, str(o.pk)): o for o in rows})
+            wanted |= Q(table=table, object_pk__in=pks)
+        for commitment in RecordCommitment.objects.filter(wanted).order_by("rev"):
+            obj = by_row[(commitment.table, commitment.object_pk)]
+            latest[key_of(obj)] = commitment
     entry_ids = [c.entry_id for c in latest.values()]
     entry_ids += [e for e, _ in expected.values() if e is not None]
     leaves = _leaves(entry_ids)
-    proven = _proven(leaves.values())
+    if checkpoint is _LATEST:
+        checkpoint = LedgerCheckpoint.objects.order_by("-size").first()
+    proven = _proven(leaves.values(), checkpoint)
     result: dict[Key, Verdict] = {}
     for rows in record_rows.values():
         for obj in rows:
@@ -357,14 +370,13 @@ def _leaves(entry_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, _Leaf]:
     return found
 
 
-def _proven(leaves: Iterable[_Leaf]) -> dict[int, bool | None]:
+def _proven(leaves: Iterable[_Leaf], checkpoint: Any) -> dict[int, bool | None]:
     """For each sequenced leaf: True if its inclusion proof leads to the latest
     signed checkpoint's root, False if not (or its stored hashes are missing), None
     when no checkpoint covers it yet."""
     from audits.ledger import services as ledger_services
 
     leaves = [leaf for leaf in leaves if leaf.seq is not None]
-    checkpoint = LedgerCheckpoint.objects.order_by("-size").first()
     if not leaves:
         return {}
     if checkpoint is None:

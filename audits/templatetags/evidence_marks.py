@@ -29,3 +29,9 @@ def verdict_in(obj: Any, verdicts: dict[Any, verify.Verdict] | None) -> Any:
     if obj is None or not verdicts:
         return None
     return verdicts.get(verify.key_of(obj))
+
+
+@register.inclusion_tag("audits/_evidence_mark_pdf.html")
+def evidence_mark_pdf(verdict: verify.Verdict | None) -> dict[str, Any]:
+    """The mark in a PDF (WeasyPrint, no badges): the same words, in plain text."""
+    return evidence_mark(verdict)
