@@ -23,6 +23,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from audits.integrity import commit as integrity
 from audits.ledger import records, services
 from audits.ledger.models import (
     Alert,
@@ -282,6 +283,7 @@ def _shadow_alerts(
             occurrences=F("occurrences") + count, last_seen_at=now
         )
         if updated:
+            integrity.record_commit(Alert.objects.get(**filters))
             continue
         try:
             with transaction.atomic():
@@ -306,10 +308,12 @@ def _shadow_alerts(
                     first_seen_at=now,
                     last_seen_at=now,
                 )
+                integrity.record_commit(alert)
         except IntegrityError:
             Alert.objects.filter(**filters).update(
                 occurrences=F("occurrences") + count, last_seen_at=now
             )
+            integrity.record_commit(Alert.objects.get(**filters))
             continue
         audit_services.audit_event_record(
             actor=None,

@@ -28,6 +28,7 @@ from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from audits import services as audit_services
+from audits.integrity import commit as integrity
 from audits.ledger.models import Alert
 from audits.monitoring import config, drift, fairness, figures, rollup, selectors
 from audits.monitoring.models import (
@@ -180,6 +181,7 @@ def monitor_ensure(
     )
     _check(monitor)
     monitor.save()
+    integrity.record_commit(monitor)
     _sync_schedule(monitor)
     audit_services.audit_event_record(
         actor=actor,
@@ -219,6 +221,7 @@ def monitor_update(
     monitor.updated_at = timezone.now()
     monitor.updated_by = actor
     monitor.save()
+    integrity.record_commit(monitor)
     _sync_schedule(monitor)
     audit_services.audit_event_record(
         actor=actor,
@@ -305,6 +308,7 @@ def report_request(
         config=_report_config(version, monitor),
         requested_by=actor,
     )
+    integrity.record_commit(report)
     audit_services.audit_event_record(
         actor=actor,
         event_type="audits.report.requested",
@@ -386,6 +390,7 @@ def report_run(*, report_id: int) -> MonitoringReport:
         report.status = ReportStatus.RUNNING
         report.started_at = timezone.now()
         report.save(update_fields=["status", "started_at"])
+        integrity.record_commit(report)
     try:
         rollup.rollup_catch_up()
         with transaction.atomic():
@@ -405,13 +410,16 @@ def report_run(*, report_id: int) -> MonitoringReport:
                     "as_of_seq",
                 ]
             )
+            integrity.record_commit(report)
             _act(report)
     except Exception as exc:
-        MonitoringReport.objects.filter(pk=report_id).update(
-            status=ReportStatus.FAILED,
-            error=f"{type(exc).__name__}: {exc}"[:2000],
-            finished_at=timezone.now(),
-        )
+        with transaction.atomic():
+            MonitoringReport.objects.filter(pk=report_id).update(
+                status=ReportStatus.FAILED,
+                error=f"{type(exc).__name__}: {exc}"[:2000],
+                finished_at=timezone.now(),
+            )
+            integrity.record_commit(MonitoringReport.objects.get(pk=report_id))
         raise
     return report
 
@@ -713,6 +721,7 @@ def alert_raise(
             model_version=version,
             is_open=True,
         )
+        integrity.record_commit(alert)
         return alert, False
     try:
         with transaction.atomic():
@@ -727,6 +736,7 @@ def alert_raise(
                 first_seen_at=now,
                 last_seen_at=now,
             )
+            integrity.record_commit(alert)
     except IntegrityError:  # raised concurrently: count it on that one
         return alert_raise(
             kind=kind,
