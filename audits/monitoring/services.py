@@ -830,6 +830,7 @@ def _act(report: MonitoringReport) -> None:
         sr_section="SR 11-7 ongoing monitoring",
         raised_by=None,
     )
+    integrity.record_commit(finding)
     audit_services.audit_event_record(
         actor=None,
         event_type="governance.finding.raised",

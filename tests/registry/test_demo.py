@@ -403,6 +403,13 @@ def test_demo_records_predictions_and_outcomes_in_the_ledger(
     # the ingest key was printed once, and the whole log verifies
     assert "Ingest key of the demo scoring service" in demo["output"]
     assert fsck.check_database().ok
+    # and so does every governance record the demo wrote, against its leaf
+    from audits.integrity import fsck as integrity_fsck
+    from audits.integrity.models import RecordCommitment
+
+    governance = integrity_fsck.check_governance()
+    assert governance.as_dict()["errors"] == []
+    assert counts[EntryType.RECORD] == RecordCommitment.objects.count() > 0
 
 
 def test_demo_builds_the_auditors_evidence_pack_of_the_scorecard(
