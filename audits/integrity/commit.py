@@ -21,7 +21,7 @@ from audits.ledger import records
 from audits.ledger.governance import GOVERNANCE_NAMESPACE, append_leaf
 from audits.ledger.models import EntryType
 
-__all__ = ["record_commit", "record_entry_id", "record_leaf"]
+__all__ = ["backfill", "record_commit", "record_entry_id", "record_leaf"]
 
 
 def record_entry_id(table: str, pk: Any, rev: int) -> uuid.UUID:
@@ -29,24 +29,34 @@ def record_entry_id(table: str, pk: Any, rev: int) -> uuid.UUID:
 
 
 def record_leaf(
-    *, table: str, pk: Any, rev: int, fields: dict[str, Any], at: str
+    *,
+    table: str,
+    pk: Any,
+    rev: int,
+    fields: dict[str, Any],
+    at: str,
+    backfilled: bool = False,
 ) -> bytes:
-    return records.dumps(
-        {
-            "v": records.LEAF_VERSION,
-            "type": "record",
-            "table": table,
-            "pk": str(pk),
-            "rev": rev,
-            "committed_at": at,
-            "fields": fields,
-        }
-    )
+    leaf: dict[str, Any] = {
+        "v": records.LEAF_VERSION,
+        "type": "record",
+        "table": table,
+        "pk": str(pk),
+        "rev": rev,
+        "committed_at": at,
+        "fields": fields,
+    }
+    if backfilled:
+        # Committed when the deployment was upgraded, not when the row was
+        # written: it vouches for the row from ``committed_at`` on only.
+        leaf["backfilled"] = True
+    return records.dumps(leaf)
 
 
-def record_commit(obj: models.Model) -> RecordCommitment:
+def record_commit(obj: models.Model, *, backfilled: bool = False) -> RecordCommitment:
     """Append the next revision of ``obj`` as a record leaf (call inside the
-    transaction that saved it, after the save)."""
+    transaction that saved it, after the save). ``backfilled`` only for
+    ``evidence_backfill``: rows written before issue 13."""
     evidence = inventory.record_class(obj)
     table = evidence.table
     pk = str(obj.pk)
@@ -60,7 +70,14 @@ def record_commit(obj: models.Model) -> RecordCommitment:
     now = timezone.now()
     fields = canonical.committed_fields(obj, exclude=evidence.exclude)
     entry_id = record_entry_id(table, pk, rev)
-    leaf = record_leaf(table=table, pk=pk, rev=rev, fields=fields, at=records.iso(now))
+    leaf = record_leaf(
+        table=table,
+        pk=pk,
+        rev=rev,
+        fields=fields,
+        at=records.iso(now),
+        backfilled=backfilled,
+    )
     leaf_hash = append_leaf(entry_id, EntryType.RECORD, leaf)
     return RecordCommitment.objects.create(
         entry_id=entry_id,
@@ -70,3 +87,38 @@ def record_commit(obj: models.Model) -> RecordCommitment:
         leaf_hash=leaf_hash,
         created_at=now,
     )
+
+
+def backfill(*, chunk: int = 500) -> dict[str, int]:
+    """Commit every row of a record class that no leaf commits to yet (rows
+    written before issue 13), marked as backfilled; return the count per table.
+
+    Idempotent. A row that has a leaf is never touched, even if it no longer
+    matches it: that is for ``ledger_fsck`` to report, not for this to bless.
+    """
+    from django.db import transaction
+
+    counts: dict[str, int] = {}
+    for evidence in inventory.EVIDENCE:
+        if evidence.kind not in inventory.RECORD_KINDS:
+            continue
+        model = evidence.model_class
+        table = evidence.table
+        done = set(
+            RecordCommitment.objects.filter(table=table).values_list(
+                "object_pk", flat=True
+            )
+        )
+        pending = [
+            pk
+            for pk in model._default_manager.order_by("pk").values_list("pk", flat=True)
+            if str(pk) not in done
+        ]
+        for start in range(0, len(pending), chunk):
+            with transaction.atomic():
+                for obj in model._default_manager.filter(
+                    pk__in=pending[start : start + chunk]
+                ).order_by("pk"):
+                    record_commit(obj, backfilled=True)
+        counts[table] = len(pending)
+    return counts

@@ -55,6 +55,8 @@ class Verdict:
     seq: int | None = None
     detail: str = ""
     fields: tuple[str, ...] = field(default=())
+    # For a row committed by evidence_backfill: the date it was committed.
+    since: str = ""
 
     @property
     def verified(self) -> bool:
@@ -67,7 +69,7 @@ class Verdict:
     @property
     def label(self) -> str:
         if self.state == VERIFIED:
-            return "verified"
+            return f"verified since {self.since}" if self.since else "verified"
         if self.state == ALTERED:
             where = (
                 f" ledger seq {self.seq}"
@@ -88,6 +90,7 @@ class Verdict:
             "label": self.label,
             "detail": self.detail,
             "fields": list(self.fields),
+            "since": self.since or None,
         }
 
 
@@ -217,6 +220,16 @@ def _leaf_problem(leaf: _Leaf, proven: dict[int, bool | None]) -> Verdict | None
 
 
 def _ok(leaf: _Leaf, proven: dict[int, bool | None]) -> Verdict:
+    data = leaf.data
+    if data.get("backfilled"):
+        since = str(data.get("committed_at", ""))[:10]
+        return Verdict(
+            VERIFIED,
+            seq=leaf.seq,
+            detail=f"unchanged since {since}, when it was first committed (written "
+            "before the ledger committed to records; nothing vouches for it before)",
+            since=since,
+        )
     if leaf.seq is None:
         return Verdict(
             VERIFIED, detail="matches its ledger leaf (queued, not yet sequenced)"
