@@ -71,7 +71,10 @@ class EvidenceClass:
     @property
     def guard(self) -> str:
         if self.kind == CURRENT_STATE:
-            return "each change is a new record leaf; the row is checked against the latest"
+            return (
+                "UPDATE by the services only, each change a new record leaf, the row "
+                "checked against the latest; DELETE and TRUNCATE refused for every role"
+            )
         if self.model == "audits.LedgerEntry":
             return "the ledger's own append-only triggers"
         return "append-only triggers (UPDATE, DELETE, TRUNCATE refused for every role)"
@@ -112,7 +115,8 @@ EVIDENCE: tuple[EvidenceClass, ...] = (
         model="audits.DeploymentState",
         kind=LEDGER,
         leaf="deployment-state leaf (the row's entry_id); predictions reference it",
-        inserted_by="audits.ledger.governance.deployment_state_refresh",
+        inserted_by="governance.services.deployments.deployment_state_refresh "
+        "(deployment reports, approvals, revocations, expiries)",
     ),
     EvidenceClass(
         key="protected-attributes",

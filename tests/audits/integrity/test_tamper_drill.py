@@ -566,3 +566,10 @@ def test_the_app_role_may_not_delete_or_truncate_evidence(
         assert (
             _refused_as_app(as_app, f'UPDATE "{table}" SET "{pk}" = "{pk}"') == denied
         )
+
+
+def test_the_documented_inventory_is_the_code() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[3] / "docs" / "evidence.md").read_text()
+    assert inventory.markdown_table() in doc
