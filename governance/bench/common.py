@@ -45,6 +45,7 @@ from django.db import connection
 from django.utils import timezone
 from psycopg import sql
 
+from audits.integrity import commit as integrity
 from audits.ledger import ingest as ledger_ingest
 from audits.ledger import records
 from audits.ledger.models import EntryType, LedgerKey
@@ -347,7 +348,9 @@ def deployment_setup(
         version=version, environment=ENVIRONMENT, at=now
     )
     if approval is None:
-        ReleaseRequest.objects.create(
+        # Written as the workflow would end: with its record leaf, so that the
+        # timed trail checks the approval against the ledger as in production.
+        approval = ReleaseRequest.objects.create(
             model_version=version,
             policy=governance_services.policy_for(version),
             environments=[ENVIRONMENT],
@@ -360,6 +363,7 @@ def deployment_setup(
             approved_artifact_sha256=version.artifact_sha256,
             approved_content_digest=version.content_digest,
         )
+        integrity.record_commit(approval)
     state = ledger_ingest.deployment_state_current(model.pk, ENVIRONMENT)
     if state is None or state.approval_id is None:
         deployments.deployment_report(

@@ -21,7 +21,9 @@
    timed (``timed`` = "audits.trail.prediction_trail"); without it, the ledger's
    lookup plus inclusion proof (``timed`` = "ledger_entry_lookup+ledger_inclusion_of").
    The ledger path is always timed too, and every proof is verified afterwards.
-3. ``fsck.check_database()`` over the whole ledger, and the bytes on disk per row.
+3. ``fsck.check_database()`` over the whole ledger, then the governance records
+   against it (``audits.integrity.fsck``, ``fsck_governance_rows_per_s``), and the
+   bytes on disk per row.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
+from audits.integrity import fsck as integrity_fsck
 from audits.ledger import checkpoint, fsck, merkle, records, services, tree
 from audits.ledger import models as ledger_models
 from audits.ledger.models import EntryType
@@ -541,6 +544,8 @@ def run(
     started = time.perf_counter()
     report = fsck.check_database()
     fsck_s = time.perf_counter() - started
+    log("fsck of the governance records")
+    governance = integrity_fsck.check_governance()
     sizes = _sizes()
     per_row = {k: round(v / size, 1) for k, v in sizes.items()} if size else {}
     p50, p99 = _ms(times, 0.50), _ms(times, 0.99)
@@ -560,6 +565,12 @@ def run(
         "fsck_seconds": round(fsck_s, 3),
         "fsck_rows_per_s": round(fsck_rate),
         "fsck_errors": report.errors[:5],
+        "fsck_governance_ok": governance.ok,
+        "fsck_governance_rows": governance.rows,
+        "fsck_governance_leaves": governance.leaves,
+        "fsck_governance_seconds": governance.elapsed_s,
+        "fsck_governance_rows_per_s": governance.rows_per_s,
+        "fsck_governance_errors": governance.as_dict()["errors"][:5],
         "loaded_rows": load.rows if load else 0,
         "load_seconds": round(load.wall_s, 1) if load else None,
         "load_rows_per_s": round(load.rows / load.wall_s)

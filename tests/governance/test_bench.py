@@ -171,6 +171,11 @@ def test_bench_trail_loads_times_and_checks_the_ledger(db: Any) -> None:
     assert result["proofs_verified"] == 50
     assert result["fsck_ok"] is True
     assert result["fsck_entries"] == 5000
+    # the governance records (the bench approval, its state, the accounts' history)
+    assert result["fsck_governance_ok"] is True
+    assert result["fsck_governance_errors"] == []
+    assert result["fsck_governance_rows"] > 0
+    assert result["fsck_governance_rows_per_s"] > 0
     assert result["load_path"] == "direct"
     assert result["timed"] in {
         "audits.trail.prediction_trail",
