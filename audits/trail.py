@@ -855,13 +855,25 @@ def _protected(
 def trail_proof_bundle(trail: Trail) -> str | None:
     """The prediction's C2SP tlog-proof bundle, self-contained: the leaf bytes are
     in its ``extra`` line. None while no checkpoint covers the prediction."""
-    record = trail.record
-    if record.seq is None or record.proof is None or trail.checkpoint is None:
+    return _bundle(trail.record, trail.checkpoint)
+
+
+def outcome_proof_bundle(trail: Trail) -> str | None:
+    """The outcome's own tlog-proof bundle (its leaf names the prediction's leaf
+    hash). None without an outcome or while no checkpoint covers it."""
+    if trail.outcome is None:
         return None
+    return _bundle(trail.outcome.record, trail.checkpoint)
+
+
+def _bundle(record: LedgerRecord, checkpoint: CheckpointView | None) -> str | None:
+    if record.seq is None or record.proof is None or checkpoint is None:
+        return None
+
     return proofs.format_bundle(
         index=record.seq,
         proof=record.proof,
-        note=trail.checkpoint.note,
+        note=checkpoint.note,
         extra=record.leaf,
     )
 
@@ -873,6 +885,7 @@ def trail_links(prediction_id: uuid.UUID) -> dict[str, str]:
         "self": reverse("api-prediction-trail", kwargs=kwargs),
         "pdf": reverse("api-prediction-trail-pdf", kwargs=kwargs),
         "proof": reverse("api-prediction-proof", kwargs=kwargs),
+        "outcome_proof": reverse("api-prediction-outcome-proof", kwargs=kwargs),
         "page": reverse("audits:trail", kwargs=kwargs),
     }
 
@@ -885,7 +898,7 @@ def prediction_is_recorded(prediction_id: uuid.UUID) -> bool:
 
 
 TRAIL_VIEWED = "audits.trail.viewed"
-FORMATS = ("json", "html", "pdf", "proof")
+FORMATS = ("json", "html", "pdf", "proof", "outcome_proof")
 
 
 def trail_view_record(*, actor: Any, trail: Trail, view_format: str) -> None:

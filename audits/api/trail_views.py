@@ -412,3 +412,54 @@ class PredictionProofApi(_TrailApi):
             f'attachment; filename="prediction-{prediction_id}.tlog-proof"'
         )
         return response
+
+
+class OutcomeProofApi(_TrailApi):
+    @extend_schema(
+        operation_id="prediction_outcome_proof",
+        summary="The offline proof bundle of a prediction's outcome",
+        description=(
+            "The outcome's own C2SP tlog-proof@v1 bundle (its leaf names the "
+            "prediction's leaf hash), against the same signed checkpoint as the "
+            "trail. Verify it with `python -m audits.ledger.verify BUNDLE "
+            "--public-key KEY.pem`."
+        ),
+        responses={
+            (200, "text/plain"): OpenApiResponse(
+                OpenApiTypes.STR, description="The bundle (attachment)"
+            ),
+            **_ERRORS,
+            409: OpenApiResponse(
+                _ERROR,
+                description="No outcome yet, or not yet under a signed checkpoint",
+            ),
+        },
+        tags=["ledger"],
+    )
+    def get(self, request: Request, prediction_id: uuid.UUID) -> HttpResponse:
+        trail = self.trail(request, prediction_id)
+        bundle = trail_selectors.outcome_proof_bundle(trail)
+        if bundle is None:
+            return Response(
+                {
+                    "detail": (
+                        "No outcome has been reported for this prediction yet."
+                        if trail.outcome is None
+                        else "The outcome is accepted but not yet under a signed "
+                        "checkpoint; retry in a few seconds."
+                    ),
+                    "code": "no_outcome"
+                    if trail.outcome is None
+                    else "not_yet_sequenced",
+                    "errors": {},
+                },
+                status=409,
+            )
+        trail_selectors.trail_view_record(
+            actor=request.user, trail=trail, view_format="outcome_proof"
+        )
+        response = HttpResponse(bundle, content_type="text/plain; charset=utf-8")
+        response["Content-Disposition"] = (
+            f'attachment; filename="outcome-{prediction_id}.tlog-proof"'
+        )
+        return response

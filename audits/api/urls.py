@@ -35,6 +35,11 @@ urlpatterns = [
         name="api-prediction-proof",
     ),
     path(
+        f"{TRAIL}/outcome/proof",
+        trail_views.OutcomeProofApi.as_view(),
+        name="api-prediction-outcome-proof",
+    ),
+    path(
         "models/<slug:slug>/versions/<str:version>/reports",
         report_views.ReportRunApi.as_view(),
         name="api-report-run",

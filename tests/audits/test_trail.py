@@ -499,6 +499,7 @@ def test_api_trail_returns_the_trail_and_records_the_view(
         "self": trail_url(),
         "pdf": trail_url(suffix="trail.pdf"),
         "proof": trail_url(suffix="proof"),
+        "outcome_proof": trail_url(suffix="outcome/proof"),
         "page": page_url(),
     }
     # and the view is an audit event, queued as a ledger leaf
@@ -1046,3 +1047,46 @@ def test_roles_hold_the_trail_permissions(
         (u.username, u.has_perm("audits.view_protectedattributes"))
         for u in (auditor, risk_officer)
     ] == [("audrey", True), ("rita", False)]
+
+
+def test_the_outcome_has_its_own_proof_that_verifies_offline(
+    with_outcome: Served, auditor: Any, ledger_key: Any
+) -> None:
+    # given the outcome, sequenced under a signed checkpoint
+    outcome = LedgerEntry.objects.get(entry_id=records.outcome_entry_id(PREDICTION_ID))
+    checkpoint = LedgerCheckpoint.objects.order_by("-size").first()
+    assert checkpoint is not None
+    # when the auditor downloads its proof
+    response = client_for(auditor).get(trail_url(suffix="outcome/proof"))
+    # then it is the outcome's leaf, proved against the trail's checkpoint
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == (
+        f'attachment; filename="outcome-{PREDICTION_ID}.tlog-proof"'
+    )
+    bundle = response.content.decode()
+    parsed = proofs.parse_bundle(bundle)
+    assert (parsed.index, parsed.extra, parsed.note) == (
+        outcome.seq,
+        bytes(outcome.leaf),
+        checkpoint.note,
+    )
+    assert proofs.verify_bundle(
+        bundle,
+        leaf=parsed.extra,
+        origin=ORIGIN,
+        trusted={ORIGIN: ledger_key.public_key()},
+    ).size == (checkpoint.size)
+    assert _trail_events() == [
+        {
+            "actor": "audrey",
+            "prediction_id": str(PREDICTION_ID),
+            "format": "outcome_proof",
+        }
+    ]
+
+
+def test_no_outcome_no_outcome_proof(served: Served, auditor: Any) -> None:
+    response = client_for(auditor).get(trail_url(suffix="outcome/proof"))
+    assert response.status_code == 409
+    assert response.json()["code"] == "no_outcome"
+    assert _trail_events() == []
