@@ -215,6 +215,50 @@ def _check_records(
             )
 
 
+def _check_current(
+    evidence: inventory.EvidenceClass, found: _Leaves, report: GovernanceReport
+) -> None:
+    """Each current registry row against its latest history row (whose own leaf
+    is checked with the history tables)."""
+    model = evidence.model_class
+    history = verify.history_model(model)
+    fields = verify.compared_fields(model)
+    latest: dict[Any, tuple[Any, bytes]] = {}
+    for row in (
+        history._default_manager.order_by("id", "-history_date", "-history_id")
+        .only("id", "history_id", *(f.attname for f in fields))
+        .iterator(chunk_size=CHUNK)
+    ):
+        if row.id not in latest:
+            latest[row.id] = (
+                row.history_id,
+                _digest([canonical.value(f, getattr(row, f.attname)) for f in fields]),
+            )
+    table = evidence.table
+    for obj in _rows(model):
+        report.rows += 1
+        found_history = latest.get(obj.pk)
+        if found_history is None:
+            report.error(table, obj.pk, None, "it has no history row")
+            continue
+        history_id, digest = found_history
+        now = _digest([canonical.value(f, getattr(obj, f.attname)) for f in fields])
+        if now == digest:
+            continue
+        revisions = found.records.get((history._meta.db_table, str(history_id))) or {}
+        seq = revisions[max(revisions)][0] if revisions else None
+        differ = verify.current_differs(
+            obj, history._default_manager.get(history_id=history_id)
+        )
+        report.error(
+            table,
+            obj.pk,
+            seq,
+            f"differs from its latest history row ({history_id}) in "
+            + (", ".join(differ) or "its fields"),
+        )
+
+
 def _check_events(found: _Leaves, report: GovernanceReport) -> None:
     matched: set[uuid.UUID] = set()
     checks = (
@@ -287,56 +331,59 @@ def _check_states(found: _Leaves, report: GovernanceReport) -> None:
             report.error(table, entry_id, seq, "the row that this leaf records is gone")
 
 
-def _check_protected(report: GovernanceReport) -> None:
+_PROTECTED_SQL = (
+    "SELECT p.prediction_id, p.attributes::text, p.salt, e.seq, "
+    "coalesce(e.leaf, q.leaf) "
+    "FROM audits_protectedattributes p "
+    "LEFT JOIN audits_ledgerentry e ON e.entry_id = p.prediction_id "
+    "LEFT JOIN audits_ledgerqueue q ON e.seq IS NULL AND q.entry_id = p.prediction_id"
+)
+
+
+def _protected_rows() -> Iterator[tuple[Any, Any, bytes, int | None, bytes | None]]:
+    """(prediction id, attributes, salt, seq, leaf) of every protected-attributes
+    row: one join streamed through a server-side cursor on PostgreSQL."""
+    if connection.vendor == "postgresql":
+        with connection.chunked_cursor() as cursor:
+            cursor.execute(_PROTECTED_SQL)
+            while rows := cursor.fetchmany(CHUNK):
+                for pid, text, salt, seq, leaf in rows:
+                    yield pid, orjson.loads(text), bytes(salt), seq, leaf
+        return
     model = apps.get_model("audits.ProtectedAttributes")
-    table = model._meta.db_table
-    chunk: list[Any] = []
-
-    def flush() -> None:
-        ids = [row.prediction_id for row in chunk]
-        leaves = {
-            entry_id: (seq, bytes(leaf))
-            for entry_id, seq, leaf in LedgerEntry.objects.filter(
-                entry_id__in=ids
-            ).values_list("entry_id", "seq", "leaf")
-        }
-        missing = [i for i in ids if i not in leaves]
-        if missing:
-            for entry_id, leaf in LedgerQueue.objects.filter(
-                entry_id__in=missing
-            ).values_list("entry_id", "leaf"):
-                leaves[entry_id] = (None, bytes(leaf))
-        for row in chunk:
-            report.rows += 1
-            found = leaves.get(row.prediction_id)
-            if found is None:
-                report.error(
-                    table, row.prediction_id, None, "no prediction leaf commits to it"
-                )
-                continue
-            seq, leaf = found
-            try:
-                commitment = orjson.loads(leaf).get("protected_attributes_commitment")
-            except (orjson.JSONDecodeError, AttributeError):
-                commitment = None
-            computed = records.protected_commitment(
-                dict(row.attributes), bytes(row.salt)
-            )
-            if commitment != computed:
-                report.error(
-                    table,
-                    row.prediction_id,
-                    seq,
-                    "differs from the commitment in its prediction's leaf",
-                )
-        chunk.clear()
-
     for row in model._default_manager.order_by("pk").iterator(chunk_size=CHUNK):
-        chunk.append(row)
-        if len(chunk) >= CHUNK:
-            flush()
-    if chunk:
-        flush()
+        entry = (
+            LedgerEntry.objects.filter(entry_id=row.prediction_id)
+            .values_list("seq", "leaf")
+            .first()
+        )
+        if entry is None:
+            queued = (
+                LedgerQueue.objects.filter(entry_id=row.prediction_id)
+                .values_list("leaf", flat=True)
+                .first()
+            )
+            entry = (None, queued)
+        yield row.prediction_id, row.attributes, bytes(row.salt), entry[0], entry[1]
+
+
+def _check_protected(report: GovernanceReport) -> None:
+    table = "audits_protectedattributes"
+    for pid, attributes, salt, seq, leaf in _protected_rows():
+        report.rows += 1
+        if leaf is None:
+            report.error(table, pid, None, "no prediction leaf commits to it")
+            continue
+        try:
+            commitment = orjson.loads(bytes(leaf)).get(
+                "protected_attributes_commitment"
+            )
+        except (orjson.JSONDecodeError, AttributeError):
+            commitment = None
+        if commitment != records.protected_commitment(dict(attributes), salt):
+            report.error(
+                table, pid, seq, "differs from the commitment in its prediction's leaf"
+            )
 
 
 def _check_index(found: _Leaves, report: GovernanceReport) -> None:
@@ -392,6 +439,8 @@ def _check_governance() -> GovernanceReport:
     for evidence in inventory.EVIDENCE:
         if evidence.kind in inventory.RECORD_KINDS:
             _check_records(evidence, found, report)
+        elif evidence.kind == inventory.HISTORY_BACKED:
+            _check_current(evidence, found, report)
     _check_events(found, report)
     _check_states(found, report)
     _check_protected(report)

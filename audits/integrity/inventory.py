@@ -13,6 +13,9 @@ is detected. There are three ways:
     The row is written once; a *record leaf* holding its fields is appended in the
     same transaction (revision 0). Append-only triggers refuse UPDATE, DELETE and
     TRUNCATE for every role, the owner included.
+``HISTORY_BACKED``
+    The current row of a registry object (a model, a version's status, a card, a
+    document) is checked against its latest history row, which is ``INSERT_ONLY``.
 ``CURRENT_STATE``
     The row is the current state of something that changes (a release request's
     state and times, a finding's status). Every change appends a record leaf with
@@ -46,6 +49,7 @@ __all__ = [
 LEDGER = "ledger"
 INSERT_ONLY = "insert-only"
 CURRENT_STATE = "current state"
+HISTORY_BACKED = "current row of a history"
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,11 @@ class EvidenceClass:
 
     @property
     def guard(self) -> str:
+        if self.kind == HISTORY_BACKED:
+            return (
+                "UPDATE by the registry services, each change a history row; DELETE "
+                "refused once submitted (versions, cards, documents)"
+            )
         if self.kind == CURRENT_STATE:
             return (
                 "UPDATE by the services only, each change a new record leaf, the row "
@@ -78,6 +87,17 @@ class EvidenceClass:
         if self.model == "audits.LedgerEntry":
             return "the ledger's own append-only triggers"
         return "append-only triggers (UPDATE, DELETE, TRUNCATE refused for every role)"
+
+
+def _current(model: str, label: str) -> EvidenceClass:
+    return EvidenceClass(
+        key=model.split(".")[1].lower(),
+        label=label,
+        model=model,
+        kind=HISTORY_BACKED,
+        leaf="none of its own: its latest history row (a record leaf) must equal it",
+        inserted_by="registry services",
+    )
 
 
 def _history(model: str, label: str, inserted_by: str) -> EvidenceClass:
@@ -193,6 +213,10 @@ EVIDENCE: tuple[EvidenceClass, ...] = (
         "documentation templates",
         "registry.catalog (django-simple-history)",
     ),
+    _current("registry.Model", "Models (the inventory's current rows)"),
+    _current("registry.ModelVersion", "Versions: status, digests, lineage"),
+    _current("registry.ModelCard", "Model cards (current content)"),
+    _current("registry.Document", "Documents (current content)"),
     EvidenceClass(
         key="monitor",
         label="Monitors and their edits",

@@ -22,7 +22,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -136,11 +136,23 @@ def verdicts(
     objs = [o for o in objs if o is not None]
     expected: dict[Key, tuple[uuid.UUID | None, Any]] = {}
     record_rows: dict[str, list[models.Model]] = defaultdict(list)
+    current = [
+        o
+        for o in objs
+        if inventory.by_model().get(o._meta.concrete_model) is not None
+        and inventory.by_model()[o._meta.concrete_model].kind
+        == inventory.HISTORY_BACKED
+    ]
+    latest_history = _latest_history(current)
+    for history in latest_history.values():
+        record_rows[history._meta.db_table].append(history)
     for obj in objs:
         model = obj._meta.concrete_model
         evidence = inventory.by_model().get(model)
         if evidence is None:
             raise KeyError(f"{model._meta.label} is not in the evidence inventory")
+        if evidence.kind == inventory.HISTORY_BACKED:
+            continue
         if evidence.kind in inventory.RECORD_KINDS:
             record_rows[evidence.table].append(obj)
         elif model._meta.label == "audits.AuditEvent":
@@ -187,6 +199,10 @@ def verdicts(
                 continue
             leaf = leaves.get(commitment.entry_id)
             result[key] = _check_record(obj, commitment, leaf, proven)
+    for obj in current:
+        result[key_of(obj)] = _check_current(
+            obj, latest_history.get(key_of(obj)), result
+        )
     for key, (entry_id, wanted) in expected.items():
         leaf = leaves.get(entry_id) if entry_id is not None else None
         if leaf is None:
@@ -201,6 +217,67 @@ def verdicts(
 
 
 # --- checks ---------------------------------------------------------------------------
+
+
+def history_model(model: type[models.Model]) -> type[models.Model]:
+    """The django-simple-history model of a registry model."""
+    return model.history.model  # type: ignore[attr-defined]
+
+
+def _latest_history(objs: Sequence[models.Model]) -> dict[Key, models.Model]:
+    """The latest history row of each object (one query per model)."""
+    by_model: dict[type, list[models.Model]] = defaultdict(list)
+    for obj in objs:
+        by_model[obj._meta.concrete_model].append(obj)
+    found: dict[Key, models.Model] = {}
+    for model, rows in by_model.items():
+        history = history_model(model)
+        by_pk = {o.pk: o for o in rows}
+        for row in history._default_manager.filter(id__in=list(by_pk)).order_by(
+            "id", "-history_date", "-history_id"
+        ):
+            found.setdefault(key_of(by_pk[row.id]), row)
+    return found
+
+
+def compared_fields(model: type[models.Model]) -> list[models.Field]:
+    """The fields a current registry row shares with its history rows."""
+    history = {f.attname for f in history_model(model)._meta.concrete_fields}
+    return [f for f in model._meta.concrete_fields if f.attname in history]
+
+
+def current_differs(obj: models.Model, history: models.Model) -> tuple[str, ...]:
+    return tuple(
+        f.attname
+        for f in compared_fields(obj._meta.concrete_model)
+        if canonical.value(f, getattr(obj, f.attname))
+        != canonical.value(f, getattr(history, f.attname))
+    )
+
+
+def _check_current(
+    obj: models.Model, history: models.Model | None, checked: dict[Key, Verdict]
+) -> Verdict:
+    if history is None:
+        return Verdict(NOT_VERIFIED, detail="it has no history row")
+    of_history = checked[key_of(history)]
+    if not of_history.verified:
+        if of_history.state == ALTERED:
+            return replace(
+                of_history, detail="its latest history row " + of_history.detail
+            )
+        return of_history
+    differ = current_differs(obj, history)
+    if differ:
+        return Verdict(
+            ALTERED,
+            seq=of_history.seq,
+            detail="differs from its latest history row in " + ", ".join(differ),
+            fields=differ,
+        )
+    return replace(
+        of_history, detail="equals its latest history row, which " + of_history.detail
+    )
 
 
 def _leaf_problem(leaf: _Leaf, proven: dict[int, bool | None]) -> Verdict | None:

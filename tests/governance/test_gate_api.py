@@ -27,7 +27,10 @@ def approve(
     environments: list[str],
 ) -> ReleaseRequest:
     """Take ``version`` through the tier-2 workflow to an approval."""
-    Model.objects.filter(pk=version.model_id).update(risk_tier=2)
+    # Saved (not a queryset update), so the history records it as a service would.
+    model = Model.objects.get(pk=version.model_id)
+    model.risk_tier = 2
+    model.save()
     version.refresh_from_db()
     document_everything(version=version, developer=developer, validator=validator)
     rr = services.release_request_create(

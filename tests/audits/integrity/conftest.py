@@ -28,7 +28,9 @@ def approved(
     submitted_version: ModelVersion, developer: Any, validator: Any, approver: Any
 ) -> ReleaseRequest:
     # Tier 3: one approval completes the request.
-    Model.objects.filter(pk=submitted_version.model_id).update(risk_tier=3)
+    model = Model.objects.get(pk=submitted_version.model_id)
+    model.risk_tier = 3
+    model.save()  # recorded in its history, as a service's change would be
     submitted_version.refresh_from_db()
     document_everything(
         version=submitted_version, developer=developer, validator=validator

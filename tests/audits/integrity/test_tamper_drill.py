@@ -134,7 +134,13 @@ def world(
 
 
 def _last(model: str) -> Any:
-    return apps.get_model(model)._default_manager.order_by("-pk").first()
+    """The newest row; for a history table the oldest one, so that forging it does
+    not change which history row is the latest of its object (the current row is
+    checked against the latest, and would be reported too)."""
+    manager = apps.get_model(model)._default_manager
+    if model.split(".")[1].startswith("Historical"):
+        return manager.order_by("pk").first()
+    return manager.order_by("-pk").first()
 
 
 # key: (how to pick the row, the SET clause of the forgery)
@@ -176,6 +182,10 @@ FORGERIES: dict[str, tuple[str, str]] = {
         "registry.HistoricalDocumentTemplate",
         "name = name || ' (forged)'",
     ),
+    "model": ("registry.Model", "tier_rationale = tier_rationale || ' (forged)'"),
+    "modelversion": ("registry.ModelVersion", "status = 'retired'"),
+    "modelcard": ("registry.ModelCard", """content = '{"forged": true}'::jsonb"""),
+    "document": ("registry.Document", """content = '{"forged": true}'::jsonb"""),
     "monitor": ("audits.Monitor", "min_samples = min_samples + 1"),
     "monitoring-report": (
         "audits.MonitoringReport",
@@ -224,6 +234,14 @@ def _pk_column(table: str) -> str:
 def _seq_of(obj: Any) -> int:
     """The seq of the leaf that commits to ``obj`` now (before the forgery)."""
     model = obj._meta.concrete_model
+    if inventory.by_model()[model].kind == inventory.HISTORY_BACKED:
+        # a current registry row is proved by its latest history row
+        return _seq_of(
+            verify.history_model(model)
+            ._default_manager.filter(id=obj.pk)
+            .order_by("-history_date", "-history_id")
+            .first()
+        )
     if model is AuditEvent:
         entry_id = ledger_governance.event_entry_id(obj.pk)
     elif model is RefusedAction:
