@@ -21,26 +21,43 @@ END $$;
 """
 
 
+def _statement_guard_pg(
+    table: str, name: str, events: str, function: str, definition: str
+) -> list[str]:
+    """A statement-level BEFORE trigger, ENABLE ALWAYS, that calls ``function``."""
+    return [
+        definition,
+        f'DROP TRIGGER IF EXISTS "{name}" ON "{table}"',
+        f'CREATE TRIGGER "{name}" BEFORE {events} ON "{table}" '
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
+        f'ALTER TABLE "{table}" ENABLE ALWAYS TRIGGER "{name}"',
+    ]
+
+
+def _abort_sqlite(name: str, event: str, table: str, message: str) -> list[str]:
+    return [
+        f'DROP TRIGGER IF EXISTS "{name}"',
+        f'CREATE TRIGGER "{name}" BEFORE {event} ON "{table}" '
+        f"BEGIN SELECT RAISE(ABORT, '{message}'); END",
+    ]
+
+
 def append_only_sql(vendor: str, table: str) -> list[str]:
     """Statements that make ``table`` insert-only on ``vendor``."""
     name = f"{table}_append_only"
     if vendor == "postgresql":
-        return [
+        return _statement_guard_pg(
+            table,
+            name,
+            "UPDATE OR DELETE OR TRUNCATE",
+            "modelgov_refuse_change",
             REFUSE_FUNCTION,
-            f'DROP TRIGGER IF EXISTS "{name}" ON "{table}"',
-            f'CREATE TRIGGER "{name}" BEFORE UPDATE OR DELETE OR TRUNCATE ON "{table}" '
-            "FOR EACH STATEMENT EXECUTE FUNCTION modelgov_refuse_change()",
-            f'ALTER TABLE "{table}" ENABLE ALWAYS TRIGGER "{name}"',
-        ]
+        )
     if vendor == "sqlite":
         message = f"modelgov: changes to {table} are refused: the table is append-only"
         return [
-            f'DROP TRIGGER IF EXISTS "{name}_update"',
-            f'CREATE TRIGGER "{name}_update" BEFORE UPDATE ON "{table}" '
-            f"BEGIN SELECT RAISE(ABORT, '{message}'); END",
-            f'DROP TRIGGER IF EXISTS "{name}_delete"',
-            f'CREATE TRIGGER "{name}_delete" BEFORE DELETE ON "{table}" '
-            f"BEGIN SELECT RAISE(ABORT, '{message}'); END",
+            *_abort_sqlite(f"{name}_update", "UPDATE", table, message),
+            *_abort_sqlite(f"{name}_delete", "DELETE", table, message),
         ]
     raise NotImplementedError(f"append-only guard not available on {vendor}")
 
@@ -60,20 +77,16 @@ def no_delete_sql(vendor: str, table: str) -> list[str]:
     of evidence (a release request, a finding) changes, but is never removed."""
     name = f"{table}_no_delete"
     if vendor == "postgresql":
-        return [
+        return _statement_guard_pg(
+            table,
+            name,
+            "DELETE OR TRUNCATE",
+            "modelgov_refuse_delete",
             REFUSE_DELETE_FUNCTION,
-            f'DROP TRIGGER IF EXISTS "{name}" ON "{table}"',
-            f'CREATE TRIGGER "{name}" BEFORE DELETE OR TRUNCATE ON "{table}" '
-            "FOR EACH STATEMENT EXECUTE FUNCTION modelgov_refuse_delete()",
-            f'ALTER TABLE "{table}" ENABLE ALWAYS TRIGGER "{name}"',
-        ]
+        )
     if vendor == "sqlite":
         message = f"modelgov: deleting from {table} is refused: its rows are evidence"
-        return [
-            f'DROP TRIGGER IF EXISTS "{name}"',
-            f'CREATE TRIGGER "{name}" BEFORE DELETE ON "{table}" '
-            f"BEGIN SELECT RAISE(ABORT, '{message}'); END",
-        ]
+        return _abort_sqlite(name, "DELETE", table, message)
     raise NotImplementedError(f"no-delete guard not available on {vendor}")
 
 

@@ -395,23 +395,34 @@ class PredictionProofApi(_TrailApi):
         trail = self.trail(request, prediction_id)
         bundle = trail_selectors.trail_proof_bundle(trail)
         if bundle is None:
-            return Response(
-                {
-                    "detail": "The prediction is accepted but not yet under a "
-                    "signed checkpoint; retry in a few seconds.",
-                    "code": "not_yet_sequenced",
-                    "errors": {},
-                },
-                status=409,
+            return _conflict(
+                "The prediction is accepted but not yet under a signed checkpoint; "
+                "retry in a few seconds.",
+                "not_yet_sequenced",
             )
-        trail_selectors.trail_view_record(
-            actor=request.user, trail=trail, view_format="proof"
+        return _bundle_download(
+            request, trail, bundle, "proof", f"prediction-{prediction_id}"
         )
-        response = HttpResponse(bundle, content_type="text/plain; charset=utf-8")
-        response["Content-Disposition"] = (
-            f'attachment; filename="prediction-{prediction_id}.tlog-proof"'
-        )
-        return response
+
+
+def _conflict(detail: str, code: str) -> Response:
+    return Response({"detail": detail, "code": code, "errors": {}}, status=409)
+
+
+def _bundle_download(
+    request: Request,
+    trail: trail_selectors.Trail,
+    bundle: str,
+    view_format: str,
+    name: str,
+) -> HttpResponse:
+    """A proof bundle as an attachment; the download is recorded."""
+    trail_selectors.trail_view_record(
+        actor=request.user, trail=trail, view_format=view_format
+    )
+    response = HttpResponse(bundle, content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}.tlog-proof"'
+    return response
 
 
 class OutcomeProofApi(_TrailApi):
@@ -439,27 +450,16 @@ class OutcomeProofApi(_TrailApi):
     def get(self, request: Request, prediction_id: uuid.UUID) -> HttpResponse:
         trail = self.trail(request, prediction_id)
         bundle = trail_selectors.outcome_proof_bundle(trail)
-        if bundle is None:
-            return Response(
-                {
-                    "detail": (
-                        "No outcome has been reported for this prediction yet."
-                        if trail.outcome is None
-                        else "The outcome is accepted but not yet under a signed "
-                        "checkpoint; retry in a few seconds."
-                    ),
-                    "code": "no_outcome"
-                    if trail.outcome is None
-                    else "not_yet_sequenced",
-                    "errors": {},
-                },
-                status=409,
+        if trail.outcome is None:
+            return _conflict(
+                "No outcome has been reported for this prediction yet.", "no_outcome"
             )
-        trail_selectors.trail_view_record(
-            actor=request.user, trail=trail, view_format="outcome_proof"
+        if bundle is None:
+            return _conflict(
+                "The outcome is accepted but not yet under a signed checkpoint; "
+                "retry in a few seconds.",
+                "not_yet_sequenced",
+            )
+        return _bundle_download(
+            request, trail, bundle, "outcome_proof", f"outcome-{prediction_id}"
         )
-        response = HttpResponse(bundle, content_type="text/plain; charset=utf-8")
-        response["Content-Disposition"] = (
-            f'attachment; filename="outcome-{prediction_id}.tlog-proof"'
-        )
-        return response
