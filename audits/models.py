@@ -53,7 +53,6 @@ class RefusalKind(models.TextChoices):
     PERMISSION = "permission", "Permission refused"
     TOKEN_SCOPE = "token_scope", "Token without the scope"
     TOKEN_MISUSE = "token_misuse", "Token misuse"
-    DOSSIER_FROZEN = "dossier_frozen", "Edit of a frozen dossier"
 
 
 class RefusedAction(models.Model):

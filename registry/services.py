@@ -115,7 +115,7 @@ def _records_dossier_refusals(action: str) -> Callable[[Service], Service]:
                     or kwargs.get("document")
                     or kwargs.get("version"),
                     reason=str(exc),
-                    kind=RefusalKind.DOSSIER_FROZEN,
+                    kind=RefusalKind.PERMISSION,
                 )
                 refusals.mark_recorded(exc)
                 raise

@@ -181,7 +181,7 @@ def _review_refusal(
     if not in_review:
         return None
     name = _paper_name(label, version)
-    labels = ", ".join(f"RR-{r.pk} ({r.get_state_display().lower()})" for r in in_review)
+    labels = ", ".join(f"RR-{r.pk} ({RequestState(r.state).label.lower()})" for r in in_review)
     if validation_report:
         writable = all(
             r.state == RequestState.IN_VALIDATION and r.validator_id == actor.pk
