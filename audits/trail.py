@@ -43,9 +43,11 @@ from audits.ledger.models import (
     LedgerQueue,
     ProtectedAttributes,
 )
+from governance import dossier as dossier_rules
 from governance import exceptions
 from governance.choices import SignatureMeaning
 from governance.models import Signature
+from governance.services import workflow as workflow_services
 from registry import services as registry_services
 from registry.models import Document, Model, ModelCard, ModelVersion
 
@@ -146,6 +148,10 @@ class PaperView:
     content: dict[str, Any]
     content_sha256: str
     as_of_url: str
+    # Against the dossier the approval's signatures bound (ADR 0026): "as_signed",
+    # "altered" or "not_verified"; see :func:`papers_checked`.
+    dossier_mark: str = dossier_rules.NOT_VERIFIED
+    signed_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -325,10 +331,15 @@ def prediction_trail(*, user: Any, prediction_id: uuid.UUID) -> Trail:
         record=prediction,
         checkpoint=_checkpoint_view(checkpoint) if checkpoint is not None else None,
         model_version=_version_view(version, data) if version is not None else None,
-        papers=(
+        papers=papers_checked(
             _papers_as_of(version, predicted_at)
             if version is not None and predicted_at is not None
-            else ()
+            else (),
+            Signature.objects.filter(request_id=state.approval_id).select_related(
+                "signer", "model_version__model"
+            )
+            if state is not None and state.approval_id is not None
+            else Signature.objects.none(),
         ),
         deployment_state=_state_view(state, state_record, data),
         outcome=_outcome_view(outcome, prediction) if outcome is not None else None,
@@ -619,6 +630,39 @@ def _papers_as_of(version: ModelVersion, at: datetime) -> tuple[PaperView, ...]:
             )
         )
     return tuple(papers)
+
+
+def papers_checked(
+    papers: Sequence[PaperView], signatures: Iterable[Signature]
+) -> tuple[PaperView, ...]:
+    """``papers`` marked against the dossier of the latest of ``signatures`` that
+    bound one and whose binding verifies (ADR 0026): a paper whose digest equals
+    the signed one is "as_signed", one that differs "altered"; without such a
+    signature, or for a paper it did not cover, "not_verified"."""
+    bound = [
+        s
+        for s in sorted(signatures, key=lambda s: (s.signed_at, s.pk))
+        if s.dossier is not None and workflow_services.signature_binding_is_intact(s)
+    ]
+    signed = dossier_rules.signed_papers(bound[-1].dossier) if bound else {}
+    checked = []
+    for paper in papers:
+        digest = dossier_rules.paper_digest(
+            template_key=paper.template_key,
+            template_version=paper.template_version,
+            title=paper.title,
+            content=paper.content,
+        )
+        checked.append(
+            replace(
+                paper,
+                dossier_mark=dossier_rules.paper_mark(
+                    signed, paper.template_key, digest
+                ),
+                signed_sha256=signed.get(paper.template_key),
+            )
+        )
+    return tuple(checked)
 
 
 # --- Governance ---------------------------------------------------------------------

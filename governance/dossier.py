@@ -82,8 +82,7 @@ class DossierLine:
     @property
     def ok(self) -> bool:
         return (
-            self.signed_sha256 is not None
-            and self.signed_sha256 == self.current_sha256
+            self.signed_sha256 is not None and self.signed_sha256 == self.current_sha256
         )
 
     @property

@@ -136,9 +136,7 @@ def dossier_check(signature: Signature) -> list[dossier_rules.DossierLine]:
     made before dossiers were bound."""
     if not isinstance(signature.dossier, dict):
         return []
-    return dossier_rules.compare(
-        signature.dossier, dossier_of(signature.model_version)
-    )
+    return dossier_rules.compare(signature.dossier, dossier_of(signature.model_version))
 
 
 @dataclass(frozen=True)
@@ -181,7 +179,9 @@ def _review_refusal(
     if not in_review:
         return None
     name = _paper_name(label, version)
-    labels = ", ".join(f"RR-{r.pk} ({RequestState(r.state).label.lower()})" for r in in_review)
+    labels = ", ".join(
+        f"RR-{r.pk} ({RequestState(r.state).label.lower()})" for r in in_review
+    )
     if validation_report:
         writable = all(
             r.state == RequestState.IN_VALIDATION and r.validator_id == actor.pk
