@@ -731,8 +731,8 @@ def test_a_pack_shows_a_document_whose_history_was_altered(
 
 
 def test_the_trail_shows_a_document_whose_history_was_altered(
-    served: Any,
-    auditor: Any,  # noqa: F811 (fixture)
+    served: Any,  # noqa: F811 (fixture)
+    auditor: Any,
 ) -> None:
     # given the development document's history rewritten by a superuser after the
     # prediction was served
@@ -764,3 +764,75 @@ def test_the_trail_shows_a_document_whose_history_was_altered(
         marks[p["template"].split(" v")[0]] for p in papers
     ]
     assert "altered" in [p["dossier_mark"] for p in papers]
+
+
+# -- the monitoring state ------------------------------------------------------
+
+
+def _monitoring_report(
+    version: ModelVersion, kind: str, hour: int, **fields: Any
+) -> Any:
+    from audits.monitoring.models import MonitoringReport
+
+    start = timezone.now().replace(minute=0, second=0, microsecond=0) - timedelta(
+        hours=48 - hour
+    )
+    return MonitoringReport.objects.create(
+        model_version=version,
+        environment="production",
+        kind=kind,
+        window_start=start,
+        window_end=start + timedelta(hours=1),
+        status=fields.pop("status", "done"),
+        metrics=fields.pop("metrics", {"psi": 0.01}),
+        breaches=fields.pop("breaches", []),
+    )
+
+
+def test_a_signature_binds_the_latest_finished_report_of_each_kind(
+    documented: ModelVersion, developer: Any, validator: Any, risk_officer: Any
+) -> None:
+    # given two drift reports (the later one counts), a failed fairness report and
+    # a queued one (not finished: left out)
+    _monitoring_report(documented, "drift", 1)
+    drift = _monitoring_report(documented, "drift", 2, metrics={"psi": 0.02})
+    fairness = _monitoring_report(
+        documented, "fairness", 1, status="failed", metrics={}
+    )
+    _monitoring_report(documented, "performance", 3, status="queued")
+    # when the request is validated
+    rr = _submitted(documented, developer)
+    rr = services.release_request_start_validation(actor=validator, request=rr)
+    rr = services.release_request_record_validation(
+        actor=validator, request=rr, outcome="approve", password=PASSWORD
+    )
+    signature = rr.signatures.get()
+    # then its dossier holds the two latest finished reports, with their digests
+    assert signature.dossier["monitoring"] == [
+        {
+            "report": drift.pk,
+            "monitor": None,
+            "environment": "production",
+            "kind": "drift",
+            "status": "done",
+            "sha256": dossier_rules.digests.content_digest(
+                {"metrics": {"psi": 0.02}, "breaches": []}
+            ),
+        },
+        {
+            "report": fairness.pk,
+            "monitor": None,
+            "environment": "production",
+            "kind": "fairness",
+            "status": "failed",
+            "sha256": dossier_rules.digests.content_digest(
+                {"metrics": {}, "breaches": []}
+            ),
+        },
+    ]
+    # and a newer report shows as a change of the monitoring state, nothing else
+    assert dossier.dossier_check(signature)[-1].state == "as_signed"
+    _monitoring_report(documented, "drift", 4, breaches=[{"metric": "psi"}])
+    lines = dossier.dossier_check(signature)
+    assert [(line.kind, line.state) for line in lines][-1] == ("monitoring", "changed")
+    assert {line.state for line in lines[:-1]} == {"as_signed"}
