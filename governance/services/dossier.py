@@ -171,14 +171,21 @@ def _paper_name(label: str, version: ModelVersion) -> str:
     return f"{label} of {version.model.slug} {version.version}"
 
 
+@dataclass(frozen=True)
+class EditRule:
+    """What the dossier's freeze says of an edit of one paper now: refused (with
+    the reason), or allowed, putting ``amends`` (live approvals) under review."""
+
+    refusal: str | None
+    amends: list[ReleaseRequest]
+
+
 def _review_refusal(
-    *, actor: Any, version: ModelVersion, label: str, validation_report: bool
+    *, actor: Any, name: str, in_review: list[ReleaseRequest], validation_report: bool
 ) -> str | None:
     """Why an edit is refused while requests are in review, or None."""
-    in_review = dossier_status(version, timezone.now()).in_review
     if not in_review:
         return None
-    name = _paper_name(label, version)
     labels = ", ".join(
         f"RR-{r.pk} ({RequestState(r.state).label.lower()})" for r in in_review
     )
@@ -199,6 +206,50 @@ def _review_refusal(
         "change is a new draft that a new request must carry: withdraw the request "
         "(or wait for its decision) first."
     )
+
+
+def dossier_edit_rule(*, actor: Any, paper: ModelCard | Document) -> EditRule:
+    """What the freeze says of ``actor`` editing ``paper`` now (ADR 0026); reads
+    only. Pages use it to say why a paper is read-only before anyone tries."""
+    version = (
+        ModelVersion.objects.select_related("model")
+        .only("id", "version", "model__slug")
+        .get(pk=paper.model_version_id)
+    )
+    label = dossier_rules.CARD_LABEL if isinstance(paper, ModelCard) else paper.title
+    name = _paper_name(label, version)
+    status = dossier_status(version, timezone.now())
+    refusal = _review_refusal(
+        actor=actor,
+        name=name,
+        in_review=status.in_review,
+        validation_report=paper.template.author_role == AuthorRole.VALIDATOR,
+    )
+    if refusal or not status.live_approvals:
+        return EditRule(refusal=refusal, amends=[])
+    from governance.services import workflow
+
+    closed = [
+        r
+        for r in status.live_approvals
+        if not workflow.effective_policy(r).allows_amendments
+    ]
+    if closed:
+        labels = ", ".join(
+            f"RR-{r.pk} (until {r.expires_at:%Y-%m-%d %H:%M} UTC)"
+            if r.expires_at
+            else f"RR-{r.pk}"
+            for r in closed
+        )
+        return EditRule(
+            refusal=(
+                f"{name} is covered by the approval {labels}, whose policy allows "
+                "no amendments. A change is a new draft that a new request must "
+                "carry, once the approval has expired or been revoked."
+            ),
+            amends=[],
+        )
+    return EditRule(refusal=None, amends=status.live_approvals)
 
 
 def _paper_entry(paper: ModelCard | Document, content: Any) -> dict[str, Any]:
@@ -232,7 +283,6 @@ def dossier_edit_allow(
     notifies its signers after commit. Returns the approvals put under review.
     """
     label = _paper_entry(paper, content)["label"]
-    author_role = paper.template.author_role
     before_sha256 = None if created else _paper_entry(paper, paper.content)["sha256"]
     after_sha256 = _paper_entry(paper, content)["sha256"]
     version = (
@@ -240,36 +290,16 @@ def dossier_edit_allow(
         .select_related("model")
         .get(pk=paper.model_version_id)
     )
-    reason = _review_refusal(
-        actor=actor,
-        version=version,
-        label=label,
-        validation_report=author_role == AuthorRole.VALIDATOR,
-    )
-    if reason:
-        raise DossierFrozenError(reason)
-    live = dossier_status(version, timezone.now()).live_approvals
-    if not live:
+    rule = dossier_edit_rule(actor=actor, paper=paper)
+    if rule.refusal:
+        raise DossierFrozenError(rule.refusal)
+    if not rule.amends:
         return []
     from governance.services import workflow
 
-    policies = {r.pk: workflow.effective_policy(r) for r in live}
-    closed = [r for r in live if not policies[r.pk].allows_amendments]
     name = _paper_name(label, version)
-    if closed:
-        labels = ", ".join(
-            f"RR-{r.pk} (until {r.expires_at:%Y-%m-%d %H:%M} UTC)"
-            if r.expires_at
-            else f"RR-{r.pk}"
-            for r in closed
-        )
-        raise DossierFrozenError(
-            f"{name} is covered by the approval {labels}, whose policy allows no "
-            "amendments. A change is a new draft that a new request must carry, "
-            "once the approval has expired or been revoked."
-        )
     review_reason = f"{name} was amended by {actor.get_username()} after approval."
-    for request in live:
+    for request in rule.amends:
         workflow.release_request_put_under_review(
             request=request,
             reason=review_reason,
@@ -289,15 +319,17 @@ def dossier_edit_allow(
             },
         )
         notifications.schedule_request_notification(request.pk, "amended")
-    return live
+    return rule.amends
 
 
 __all__ = [
     "AMENDED_EVENT",
     "DossierFrozenError",
     "DossierStatus",
+    "EditRule",
     "dossier_check",
     "dossier_edit_allow",
+    "dossier_edit_rule",
     "dossier_of",
     "dossier_status",
 ]

@@ -836,3 +836,43 @@ def test_a_signature_binds_the_latest_finished_report_of_each_kind(
     lines = dossier.dossier_check(signature)
     assert [(line.kind, line.state) for line in lines][-1] == ("monitoring", "changed")
     assert {line.state for line in lines[:-1]} == {"as_signed"}
+
+
+def test_the_paper_page_says_the_card_is_frozen_and_offers_no_edit(
+    documented: ModelVersion, developer: Any
+) -> None:
+    # given a request submitted for validation
+    rr = _submitted(documented, developer)
+    client = Client()
+    client.force_login(developer)
+    url = reverse(
+        "registry:card_detail", kwargs={"slug": "credit-risk", "version": "1.0.0"}
+    )
+    # when the team opens the card
+    html = client.get(url).content.decode()
+    # then it says why it is read-only, and links to no section editor
+    assert (
+        f"<strong>Frozen.</strong> Model card of credit-risk 1.0.0 is frozen: "
+        f"RR-{rr.pk} (submitted)"
+    ) in html
+    assert "/edit/" not in html
+
+
+def test_the_paper_page_warns_that_saving_amends_an_approval(
+    approval: ReleaseRequest, developer: Any
+) -> None:
+    # given an approval whose policy allows amendments
+    ApprovalPolicy.objects.filter(pk=approval.policy_id).update(allows_amendments=True)
+    client = Client()
+    client.force_login(developer)
+    url = reverse(
+        "registry:card_detail", kwargs={"slug": "credit-risk", "version": "1.0.0"}
+    )
+    # when the team opens the card
+    html = client.get(url).content.decode()
+    # then it may edit, and is told that saving puts the approval under review
+    assert (
+        "<strong>Covered by an approval.</strong> Saving a change amends the dossier "
+        f"of RR-{approval.pk}"
+    ) in html
+    assert "/edit/" in html
