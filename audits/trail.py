@@ -44,9 +44,11 @@ from audits.ledger.models import (
     LedgerQueue,
     ProtectedAttributes,
 )
+from governance import dossier as dossier_rules
 from governance import exceptions
 from governance.choices import SignatureMeaning
 from governance.models import Deployment, ReleaseRequest, Signature
+from governance.services import workflow as workflow_services
 from registry import services as registry_services
 from registry.models import Document, Model, ModelCard, ModelVersion
 
@@ -147,6 +149,10 @@ class PaperView:
     content: dict[str, Any]
     content_sha256: str
     as_of_url: str
+    # Against the dossier the approval's signatures bound (ADR 0026): "as_signed",
+    # "altered" or "not_verified"; see :func:`papers_checked`.
+    dossier_mark: str = dossier_rules.NOT_VERIFIED
+    signed_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -370,17 +376,31 @@ def prediction_trail(*, user: Any, prediction_id: uuid.UUID) -> Trail:
     if outcome is not None:
         outcome = proven[outcome.entry_id]
 
+    # The approval's signatures, read once: checked against the ledger for the
+    # approval, and their dossier for the papers.
+    signature_rows = (
+        list(
+            Signature.objects.select_related("model_version__model", "signer")
+            .filter(request_id=state.approval_id)
+            .order_by("signed_at", "id")
+        )
+        if state is not None and state.approval_id is not None
+        else []
+    )
     return Trail(
         prediction_id=prediction_id,
         record=prediction,
         checkpoint=_checkpoint_view(checkpoint) if checkpoint is not None else None,
         model_version=_version_view(version, data) if version is not None else None,
-        papers=(
+        papers=papers_checked(
             _papers_as_of(version, predicted_at)
             if version is not None and predicted_at is not None
-            else ()
+            else (),
+            signature_rows,
         ),
-        deployment_state=_state_view(state, state_record, data, checkpoint),
+        deployment_state=_state_view(
+            state, state_record, data, checkpoint, signature_rows
+        ),
         outcome=_outcome_view(outcome, prediction) if outcome is not None else None,
         protected=_protected(user, prediction_id, data),
     )
@@ -671,6 +691,39 @@ def _papers_as_of(version: ModelVersion, at: datetime) -> tuple[PaperView, ...]:
     return tuple(papers)
 
 
+def papers_checked(
+    papers: Sequence[PaperView], signatures: Iterable[Signature]
+) -> tuple[PaperView, ...]:
+    """``papers`` marked against the dossier of the latest of ``signatures`` that
+    bound one and whose binding verifies (ADR 0026): a paper whose digest equals
+    the signed one is "as_signed", one that differs "altered"; without such a
+    signature, or for a paper it did not cover, "not_verified"."""
+    bound = [
+        s
+        for s in sorted(signatures, key=lambda s: (s.signed_at, s.pk))
+        if s.dossier is not None and workflow_services.signature_binding_is_intact(s)
+    ]
+    signed = dossier_rules.signed_papers(bound[-1].dossier) if bound else {}
+    checked = []
+    for paper in papers:
+        digest = dossier_rules.paper_digest(
+            template_key=paper.template_key,
+            template_version=paper.template_version,
+            title=paper.title,
+            content=paper.content,
+        )
+        checked.append(
+            replace(
+                paper,
+                dossier_mark=dossier_rules.paper_mark(
+                    signed, paper.template_key, digest
+                ),
+                signed_sha256=signed.get(paper.template_key),
+            )
+        )
+    return tuple(checked)
+
+
 # --- Governance ---------------------------------------------------------------------
 
 
@@ -693,6 +746,7 @@ def _state_view(
     record: LedgerRecord | None,
     data: Mapping[str, Any],
     checkpoint: LedgerCheckpoint | None,
+    signature_rows: Sequence[Signature] = (),
 ) -> DeploymentStateView | None:
     if state is None:
         return None
@@ -708,15 +762,7 @@ def _state_view(
         if state.approval_id
         else None
     )
-    signature_rows = (
-        list(
-            Signature.objects.select_related("model_version__model", "signer")
-            .filter(request_id=rr.pk)
-            .order_by("signed_at", "id")
-        )
-        if rr is not None
-        else []
-    )
+    signature_rows = list(signature_rows) if rr is not None else []
     deployment_row = (
         Deployment.objects.select_related("reported_by")
         .filter(pk=state.deployment_id)

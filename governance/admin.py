@@ -129,6 +129,7 @@ class PolicyForm(forms.ModelForm):  # type: ignore[type-arg]
             "blocking_severities",
             "validity_days",
             "environments",
+            "allows_amendments",
         ]
 
 

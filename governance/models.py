@@ -104,6 +104,9 @@ class ApprovalPolicy(models.Model):
     # Overrides of the tier's monitoring defaults (audits.monitoring.config).
     monitoring = models.JSONField(default=dict, blank=True)
     environments = models.JSONField(default=list)
+    # Whether the team may amend a document a live approval covers: the edit goes
+    # through and puts the approval under review (ADR 0026). Otherwise it is refused.
+    allows_amendments = models.BooleanField(default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -232,7 +235,9 @@ class Signature(models.Model):
     """An electronic signature (21 CFR Part 11 style); insert-only in the database.
 
     ``binding_sha256`` is the SHA-256 of the canonical JSON of what was signed
-    (request, version, artifact digest, meaning, signer, time, comment), so a row
+    (request, version, artifact digest, meaning, signer, time, comment, and the
+    dossier: the digests of the card, the documents and the validation report and
+    the latest monitoring state), so a row
     cannot be re-pointed at another version without the binding breaking.
     """
 
@@ -253,6 +258,10 @@ class Signature(models.Model):
     content_digest = models.CharField(max_length=64)
     environments = models.JSONField(default=list)
     binding_sha256 = models.CharField(max_length=64, unique=True)
+    # What the signer saw (ADR 0026): the digest of the card, of each document and of
+    # the validation report, and the latest monitoring state. Bound into
+    # ``binding_sha256``; null on signatures made before the dossier was bound.
+    dossier = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["signed_at", "id"]

@@ -32,7 +32,7 @@ from governance.choices import (
 )
 from governance.exceptions import Conflict
 from governance.models import Finding, ReleaseRequest
-from governance.services import workflow
+from governance.services import dossier, workflow
 from governance.views import page
 from registry import services as registry_services
 from registry.models import Document, ModelCard, ModelVersion
@@ -242,6 +242,24 @@ def _papers(version: ModelVersion) -> list[dict[str, Any]]:
     return rows
 
 
+def _dossier_context(rr: ReleaseRequest) -> dict[str, Any]:
+    """The dossier of the request's latest signature that bound one, checked now
+    (ADR 0026); a signature whose binding fails vouches for nothing."""
+    signature = (
+        rr.signatures.exclude(dossier=None)
+        .select_related("signer", "model_version__model")
+        .order_by("-signed_at", "-id")
+        .first()
+    )
+    if signature is None:
+        return {"dossier_signature": None, "dossier_lines": []}
+    return {
+        "dossier_signature": signature,
+        "dossier_intact": workflow.signature_binding_is_intact(signature),
+        "dossier_lines": dossier.dossier_check(signature),
+    }
+
+
 def _detail_context(user: Any, rr: ReleaseRequest) -> dict[str, Any]:
     version = rr.model_version
     outcomes = dict(ValidationOutcome.choices)
@@ -279,6 +297,7 @@ def _detail_context(user: Any, rr: ReleaseRequest) -> dict[str, Any]:
         "reject_form": forms.RejectForm(auto_id="reject_%s"),
         "validation_form": forms.ValidationRecordForm(auto_id="validation_%s"),
         "revoke_form": forms.RevokeForm(auto_id="revoke_%s"),
+        **_dossier_context(rr),
     }
 
 

@@ -5,13 +5,18 @@ Rules enforced here (not only in views):
   service accounts, only on models they are listed on;
 - a submitted version's content is frozen (FrozenError), backed by a DB trigger;
 - validation reports are written by validators who are not on the model's team
-  (independence, SR 11-7 §V); development documents and cards by the model's team.
+  (independence, SR 11-7 §V); development documents and cards by the model's team;
+- the card and documents freeze with the version's dossier when a release request
+  is submitted for validation, and a live approval covers them (ADR 0026): every
+  edit asks ``governance.services.dossier.dossier_edit_allow`` first, and a refused
+  one is on the refused-action log.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -23,6 +28,7 @@ from audits import services as audit_services
 from audits.models import RefusalKind
 from governance import inputs, refusals
 from governance.exceptions import Conflict, FrozenError
+from governance.services import dossier as dossier_services
 from registry import baseline as baseline_rules
 from registry import catalog, digests, template_schema
 from registry.choices import (
@@ -87,6 +93,36 @@ def _require_member_or_all(actor: Any, model: Model, message: str) -> None:
     if is_model_member(actor, model) or actor.has_perm("registry.view_all_models"):
         return
     raise PermissionDenied(message)
+
+
+Service = TypeVar("Service", bound=Callable[..., Any])
+
+
+def _records_dossier_refusals(action: str) -> Callable[[Service], Service]:
+    """Put an edit that the dossier's freeze refused on the refused-action log, after
+    the rollback, in its own transaction; then re-raise it (a 409)."""
+
+    def wrap(func: Service) -> Service:
+        @functools.wraps(func)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return func(*args, **kwargs)
+            except dossier_services.DossierFrozenError as exc:
+                audit_services.refused_action_record(
+                    actor=kwargs.get("actor"),
+                    action=action,
+                    obj=kwargs.get("card")
+                    or kwargs.get("document")
+                    or kwargs.get("version"),
+                    reason=str(exc),
+                    kind=RefusalKind.PERMISSION,
+                )
+                refusals.mark_recorded(exc)
+                raise
+
+        return inner  # type: ignore[return-value]
+
+    return wrap
 
 
 def _users_by_username(field: str, usernames: Any) -> list[Any]:
@@ -543,6 +579,7 @@ def _clean_content(template: DocumentTemplate, content: Any) -> dict[str, Any]:
     return cleaned
 
 
+@_records_dossier_refusals("registry.card.section_update")
 @transaction.atomic(durable=True)
 def model_card_section_update(
     *, actor: Any, card: ModelCard, section_key: str, values: Mapping[str, Any]
@@ -550,7 +587,9 @@ def model_card_section_update(
     """Replace the values of one section of a model card.
 
     The row is locked, so two people editing different sections never lose each
-    other's work. Audited as ``registry.card.section_updated``.
+    other's work. Refused (DossierFrozenError, recorded) while the dossier is
+    frozen; an amendment puts live approvals under review (ADR 0026). Audited as
+    ``registry.card.section_updated``.
     """
     card = (
         ModelCard.objects.select_for_update()
@@ -561,7 +600,9 @@ def model_card_section_update(
     cleaned = _clean_section(card.template, section_key, values)
     if card.content.get(section_key) == cleaned:
         return card
-    card.content = {**card.content, section_key: cleaned}
+    content = {**card.content, section_key: cleaned}
+    dossier_services.dossier_edit_allow(actor=actor, paper=card, content=content)
+    card.content = content
     card.updated_by = actor
     card.updated_at = timezone.now()
     card._history_user = actor  # type: ignore[attr-defined]
@@ -575,13 +616,15 @@ def model_card_section_update(
     return card
 
 
+@_records_dossier_refusals("registry.card.replace")
 @transaction.atomic(durable=True)
 def model_card_replace(
     *, actor: Any, card: ModelCard, content: Mapping[str, Any]
 ) -> ModelCard:
     """Replace a model card's whole content (sections not given become empty).
 
-    Audited as ``registry.card.replaced``.
+    The dossier rule of :func:`model_card_section_update` applies. Audited as
+    ``registry.card.replaced``.
     """
     card = (
         ModelCard.objects.select_for_update()
@@ -592,6 +635,7 @@ def model_card_replace(
     cleaned = _clean_content(card.template, content)
     if cleaned == card.content:
         return card
+    dossier_services.dossier_edit_allow(actor=actor, paper=card, content=cleaned)
     card.content = cleaned
     card.updated_by = actor
     card.updated_at = timezone.now()
@@ -606,6 +650,7 @@ def model_card_replace(
     return card
 
 
+@_records_dossier_refusals("registry.document.create")
 @transaction.atomic(durable=True)
 def document_create(
     *,
@@ -618,7 +663,8 @@ def document_create(
     """Start a document of ``version`` from ``template``: one per template key.
 
     The author rules of the template apply (validators for validation reports,
-    the model's team otherwise). Audited as ``registry.document.created``.
+    the model's team otherwise), and so does the dossier rule of
+    :func:`document_section_update`. Audited as ``registry.document.created``.
     """
     model = version.model
     _require(actor, "registry.add_document", "Your role may not create documents.")
@@ -645,6 +691,9 @@ def document_create(
         updated_by=actor,
     )
     document.full_clean(validate_constraints=False)
+    dossier_services.dossier_edit_allow(
+        actor=actor, paper=document, content=cleaned, created=True
+    )
     document._history_user = actor  # type: ignore[attr-defined]
     document.save()
     audit_services.audit_event_record(
@@ -656,13 +705,19 @@ def document_create(
     return document
 
 
+@_records_dossier_refusals("registry.document.section_update")
 @transaction.atomic(durable=True)
 def document_section_update(
     *, actor: Any, document: Document, section_key: str, values: Mapping[str, Any]
 ) -> Document:
     """Replace the values of one section of a document (row locked).
 
-    Audited as ``registry.document.section_updated``.
+    Refused (DossierFrozenError, recorded) while the dossier is frozen: a request
+    in review freezes every document but the validation report, which the
+    validator of a request in validation writes until they sign; a live approval
+    whose policy allows no amendments freezes all. Where it allows them, the edit
+    puts the approval under review and notifies its signers (ADR 0026). Audited as
+    ``registry.document.section_updated``.
     """
     document = (
         Document.objects.select_for_update()
@@ -675,7 +730,9 @@ def document_section_update(
     cleaned = _clean_section(document.template, section_key, values)
     if document.content.get(section_key) == cleaned:
         return document
-    document.content = {**document.content, section_key: cleaned}
+    content = {**document.content, section_key: cleaned}
+    dossier_services.dossier_edit_allow(actor=actor, paper=document, content=content)
+    document.content = content
     document.updated_by = actor
     document.updated_at = timezone.now()
     document._history_user = actor  # type: ignore[attr-defined]

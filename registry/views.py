@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from governance.exceptions import Conflict
+from governance.services import dossier as dossier_services
 from governance.views import page
 from registry import forms, selectors, services, template_schema, tiering
 from registry.choices import (
@@ -202,6 +203,14 @@ def _document_paper(document: Document) -> Paper:
 
 def _paper_detail(request: HttpRequest, paper: Paper) -> HttpResponse:
     editable = can_author(request.user, paper.model, paper.template.author_role)
+    # An author is told before trying when the dossier's freeze refuses the edit,
+    # or when saving puts a live approval under review (ADR 0026).
+    rule = (
+        dossier_services.dossier_edit_rule(actor=request.user, paper=paper.obj)
+        if editable
+        else None
+    )
+    editable = editable and not (rule and rule.refusal)
     completeness, sections = section_views(
         paper.template.definition,
         paper.obj.content,
@@ -218,6 +227,7 @@ def _paper_detail(request: HttpRequest, paper: Paper) -> HttpResponse:
             "completeness": completeness,
             "sections": sections,
             "can_edit": editable,
+            "dossier_rule": rule,
         },
     )
 

@@ -161,6 +161,8 @@ def trail_json(trail: trail_selectors.Trail) -> dict[str, Any]:
                     "saved_at": _time(p.saved_at),
                     "saved_by": p.saved_by,
                     "content_sha256": p.content_sha256,
+                    "dossier_mark": p.dossier_mark,
+                    "signed_sha256": p.signed_sha256,
                     "content": p.content,
                     "as_of_url": p.as_of_url,
                 }

@@ -288,6 +288,9 @@ def _paper_data(paper: trail.PaperView) -> dict[str, Any]:
         "saved_by": paper.saved_by,
         "content": paper.content,
         "content_sha256": paper.content_sha256,
+        # Against the dossier the approval's signatures bound (ADR 0026).
+        "dossier_mark": paper.dossier_mark,
+        "signed_sha256": paper.signed_sha256,
     }
 
 
@@ -423,6 +426,8 @@ def _signature_data(signature: Signature) -> dict[str, Any]:
         "environments": list(signature.environments or []),
         "comment": signature.comment,
         "binding_sha256": signature.binding_sha256,
+        # What the signer saw (ADR 0026); null on signatures made before.
+        "dossier": signature.dossier,
     }
 
 
@@ -826,8 +831,19 @@ def version_pack_content(
     ]
     # "As approved": the papers as saved last before the latest approval by as_of.
     papers_at = max(approved_times) if approved_times else as_of
-    # The trail's selector of "papers as they were at a time", shared on purpose.
-    papers = trail._papers_as_of(version, papers_at)
+    # The trail's selector of "papers as they were at a time", shared on purpose,
+    # each checked against the digests that approval's signatures bound.
+    latest_approval = next(
+        (r for r in reversed(requests) if r.approved_at == papers_at), None
+    )
+    papers = trail.papers_checked(
+        trail._papers_as_of(version, papers_at),
+        Signature.objects.filter(
+            request=latest_approval, signed_at__lte=as_of
+        ).select_related("signer", "model_version__model")
+        if latest_approval is not None
+        else Signature.objects.none(),
+    )
     cards = [p for p in papers if p.kind == "card"]
     documents = [p for p in papers if p.kind == "document"]
     gate_rows = _gate_rows(version, as_of)

@@ -36,7 +36,9 @@ ACTION_EVENTS: dict[str, str] = {
 }
 # Events that end (or end the validity of) a request: the model's team hears.
 OUTCOME_EVENTS = ("approved", "rejected", "expired", "revoked")
-EVENTS = (*ACTION_EVENTS, *OUTCOME_EVENTS)
+# A document the approval covers was amended (ADR 0026): its signers hear.
+SIGNER_EVENTS = ("amended",)
+EVENTS = (*ACTION_EVENTS, *OUTCOME_EVENTS, *SIGNER_EVENTS)
 
 _SUBJECTS: dict[str, str] = {
     "submitted": "awaits validation",
@@ -45,6 +47,7 @@ _SUBJECTS: dict[str, str] = {
     "rejected": "rejected",
     "expired": "approval expired",
     "revoked": "approval revoked",
+    "amended": "dossier amended, approval under review",
 }
 
 
@@ -66,6 +69,8 @@ def request_notification_recipients(
     if event in OUTCOME_EVENTS:
         model = request.model_version.model
         return _emails([request.requested_by, *model.developers.all()])
+    if event in SIGNER_EVENTS:
+        return _emails(s.signer for s in request.signatures.select_related("signer"))
     raise ValueError(f"Unknown request event {event!r}; one of: {', '.join(EVENTS)}.")
 
 
@@ -109,6 +114,8 @@ def _body(*, request: ReleaseRequest, event: str) -> str:
         lines.append(f"Reason: {request.revocation_reason}")
         for env, target in sorted(request.rollback_targets.items()):
             lines.append(f"Roll back {env} to: {target or 'no approved version'}")
+    if event == "amended":
+        lines.append(f"Under review: {request.review_reason}")
     return "\n".join(lines) + "\n"
 
 

@@ -43,7 +43,7 @@ from governance.models import (
     ReleaseTarget,
     Signature,
 )
-from governance.services import deployments, lockout, notifications
+from governance.services import deployments, dossier, lockout, notifications
 from registry import digests
 from registry.models import Document, ModelCard, ModelVersion
 
@@ -307,6 +307,9 @@ def release_request_submit(*, actor: Any, request: ReleaseRequest) -> ReleaseReq
     if not registry_services.is_model_member(actor, request.model_version.model):
         raise PermissionDenied("Only the model's team may submit its release request.")
     _expect(request, RequestState.DRAFT)
+    # The dossier freezes now (ADR 0026): the version row is locked as an edit of
+    # the dossier locks it, so no edit slips in beside the submission.
+    ModelVersion.objects.select_for_update().filter(pk=request.model_version_id).get()
     request.state = (
         RequestState.SUBMITTED
         if request.policy.requires_validation
@@ -340,59 +343,76 @@ def release_request_start_validation(
     return request
 
 
+def _binding(
+    signature: Signature, *, model_slug: str, version: str, signer: str
+) -> dict[str, Any]:
+    """What a signature's ``binding_sha256`` is the digest of. The dossier is bound
+    only when the row carries one (signatures before ADR 0026 carry none)."""
+    bound: dict[str, Any] = {
+        "request": signature.request_id,
+        "model": model_slug,
+        "version": version,
+        "version_id": signature.model_version_id,
+        "artifact_sha256": signature.artifact_sha256,
+        "content_digest": signature.content_digest,
+        "environments": signature.environments,
+        "meaning": signature.meaning,
+        "signer": signer,
+        "printed_name": signature.printed_name,
+        "signed_at": signature.signed_at.isoformat(),
+        "comment": signature.comment,
+    }
+    if signature.dossier is not None:
+        bound["dossier"] = signature.dossier
+    return bound
+
+
 def _sign(
     *, actor: Any, request: ReleaseRequest, meaning: str, comment: str, now: datetime
 ) -> Signature:
-    version = request.model_version
-    printed_name = audit_services.actor_display_name(actor)
-    bound = {
-        "request": request.pk,
-        "model": version.model.slug,
-        "version": version.version,
-        "version_id": version.pk,
-        "artifact_sha256": version.artifact_sha256,
-        "content_digest": version.content_digest,
-        "environments": request.environments,
-        "meaning": meaning,
-        "signer": actor.get_username(),
-        "printed_name": printed_name,
-        "signed_at": now.isoformat(),
-        "comment": comment,
-    }
-    signature = Signature.objects.create(
+    # The version row is locked: an edit of the dossier waits for the signature
+    # (dossier.dossier_edit_allow locks it too), so what is bound is what was shown.
+    version = (
+        ModelVersion.objects.select_for_update()
+        .select_related("model")
+        .get(pk=request.model_version_id)
+    )
+    signature = Signature(
         request=request,
         model_version=version,
         signer=actor,
-        printed_name=printed_name,
+        printed_name=audit_services.actor_display_name(actor),
         meaning=meaning,
         comment=comment,
         signed_at=now,
         artifact_sha256=version.artifact_sha256,
         content_digest=version.content_digest,
         environments=request.environments,
-        binding_sha256=digests.content_digest(bound),
+        dossier=dossier.dossier_of(version),
     )
+    signature.binding_sha256 = digests.content_digest(
+        _binding(
+            signature,
+            model_slug=version.model.slug,
+            version=version.version,
+            signer=actor.get_username(),
+        )
+    )
+    signature.save(force_insert=True)
     integrity.record_commit(signature)
     return signature
 
 
 def signature_binding_is_intact(signature: Signature) -> bool:
-    """Recompute a signature's binding from its row and its version."""
+    """Recompute a signature's binding (its dossier included) from its row and its
+    version; False when the row or the version's artifact no longer match it."""
     version = signature.model_version
-    bound = {
-        "request": signature.request_id,
-        "model": version.model.slug,
-        "version": version.version,
-        "version_id": version.pk,
-        "artifact_sha256": signature.artifact_sha256,
-        "content_digest": signature.content_digest,
-        "environments": signature.environments,
-        "meaning": signature.meaning,
-        "signer": signature.signer.get_username(),
-        "printed_name": signature.printed_name,
-        "signed_at": signature.signed_at.isoformat(),
-        "comment": signature.comment,
-    }
+    bound = _binding(
+        signature,
+        model_slug=version.model.slug,
+        version=version.version,
+        signer=signature.signer.get_username(),
+    )
     return digests.content_digest(bound) == signature.binding_sha256 and (
         signature.artifact_sha256 == version.artifact_sha256
     )
@@ -772,21 +792,27 @@ def release_request_revoke(
 
 @transaction.atomic
 def release_request_put_under_review(
-    *, request: ReleaseRequest, reason: str, source: dict[str, Any]
+    *,
+    request: ReleaseRequest,
+    reason: str,
+    source: dict[str, Any],
+    actor: Any = None,
 ) -> ReleaseRequest:
-    """Mark an approval as under review after a monitoring breach (no person acts).
+    """Mark an approval as under review after a monitoring breach (no person acts)
+    or an amendment of its dossier (``actor``: who amended it; ADR 0026).
 
     The approval stays in force (the gate still allows) until a risk officer
     revokes it or the finding is closed. Idempotent: an approval already under
     review keeps its first reason. Audited as ``governance.request.under_review``
-    (actor: system) with ``source`` (the report and alert)."""
+    (actor: system, or ``actor``) with ``source`` (the report and alert, or the
+    amended document)."""
     request = _lock(request)
     if request.state != RequestState.APPROVED or request.under_review_at:
         return request
     request.under_review_at = timezone.now()
     request.review_reason = reason.strip()
     request.save(update_fields=["under_review_at", "review_reason"])
-    _audit(None, "governance.request.under_review", request, reason=reason, **source)
+    _audit(actor, "governance.request.under_review", request, reason=reason, **source)
     return request
 
 
@@ -1073,4 +1099,5 @@ _POLICY_FIELDS = (
     "blocking_severities",
     "validity_days",
     "environments",
+    "allows_amendments",
 )

@@ -37,7 +37,7 @@ from audits.ledger.models import (
 )
 from audits.models import AuditEvent
 from governance import services as governance_services
-from governance.models import ReleaseRequest, Signature
+from governance.models import ApprovalPolicy, ReleaseRequest, Signature
 from governance.services import deployments
 from registry import services as registry_services
 from registry.models import Document, ModelCard
@@ -289,7 +289,9 @@ def test_documentation_is_shown_as_it_was_at_prediction_time(
     content_then = copy.deepcopy(card.content)
     section = card.template.definition["sections"][0]
     field = section["fields"][0]["key"]
-    # when the card is changed afterwards (and a new document is started)
+    # when the card is changed afterwards (an amendment the policy allows: the
+    # approval then goes under review, ADR 0026)
+    ApprovalPolicy.objects.update(allows_amendments=True)
     changed = copy.deepcopy(content_then)
     changed[section["key"]][field] = "Rewritten after the prediction."
     registry_services.model_card_replace(actor=developer, card=card, content=changed)

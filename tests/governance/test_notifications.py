@@ -77,6 +77,10 @@ def frozen_now(monkeypatch: pytest.MonkeyPatch) -> datetime:
 def validated_request(
     developer: Any, validator: Any, risk_officer: Any, submitted_version: Any
 ) -> ReleaseRequest:
+    # The dossier freezes when the request is submitted (ADR 0026).
+    document_everything(
+        version=submitted_version, developer=developer, validator=validator
+    )
     rr = services.release_request_create(
         actor=developer, version=submitted_version, environments=["production"]
     )
@@ -97,9 +101,6 @@ def approved_request(
 ) -> ReleaseRequest:
     rolf = UserFactory(username="rolf", role="risk_officer")
     ruth = UserFactory(username="ruth", role="risk_officer")
-    document_everything(
-        version=submitted_version, developer=developer, validator=validator
-    )
     rr = validated_request
     for actor, committee in ((risk_officer, False), (rolf, False), (ruth, True)):
         rr = services.release_request_approve(
@@ -238,7 +239,7 @@ def test_an_unknown_event_is_refused(validated_request: ReleaseRequest) -> None:
         notifications.notify_request_event(request=validated_request, event="closed")
     assert str(info.value) == (
         "Unknown request event 'closed'; one of: submitted, validated, approved, "
-        "rejected, expired, revoked."
+        "rejected, expired, revoked, amended."
     )
     assert mail.outbox == []
 
