@@ -23,11 +23,11 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from audits import services as audit_services
+from audits.ledger import alerts
 from audits.ledger.models import Alert
 from audits.monitoring import config, drift, fairness, figures, rollup, selectors
 from audits.monitoring.models import (
@@ -691,52 +691,26 @@ def alert_raise(
     message: str,
     details: dict[str, Any],
     severity: str = "high",
+    report: MonitoringReport | None = None,
 ) -> tuple[Alert, bool]:
     """The open alert of ``kind`` for the version, counted once more, or a new one.
 
     Returns (alert, created). Deduplicated by the one-open-alert constraint, so a
-    breach that persists over many windows is one alert with many occurrences."""
-    now = timezone.now()
-    model = version.model
-    updated = Alert.objects.filter(
+    breach that persists over many windows is one alert with many occurrences;
+    each occurrence is an insert-only row with this ``message`` and ``details``
+    and the ``report`` that saw it (the alert row shows the latest)."""
+    raised = alerts.alert_occurrence_record(
         kind=kind,
-        model=model,
+        model_id=version.model_id,
         environment=environment,
-        model_version=version,
-        is_open=True,
-    ).update(occurrences=F("occurrences") + 1, last_seen_at=now, details=details)
-    if updated:
-        alert = Alert.objects.get(
-            kind=kind,
-            model=model,
-            environment=environment,
-            model_version=version,
-            is_open=True,
-        )
-        return alert, False
-    try:
-        with transaction.atomic():
-            alert = Alert.objects.create(
-                kind=kind,
-                severity=severity,
-                model=model,
-                environment=environment,
-                model_version=version,
-                message=message,
-                details=details,
-                first_seen_at=now,
-                last_seen_at=now,
-            )
-    except IntegrityError:  # raised concurrently: count it on that one
-        return alert_raise(
-            kind=kind,
-            version=version,
-            environment=environment,
-            message=message,
-            details=details,
-            severity=severity,
-        )
-    return alert, True
+        version_id=version.pk,
+        message=message,
+        details=details,
+        severity=severity,
+        now=timezone.now(),
+        report_id=report.pk if report is not None else None,
+    )
+    return raised.alert, raised.created
 
 
 def _summary(breaches: Sequence[Mapping[str, Any]]) -> str:
@@ -773,6 +747,7 @@ def _act(report: MonitoringReport) -> None:
             ),
             details=source,
             severity="medium",
+            report=report,
         )
         if created:
             transaction.on_commit(lambda: _enqueue_alert(alert.pk))
@@ -790,6 +765,7 @@ def _act(report: MonitoringReport) -> None:
         environment=report.environment,
         message=message,
         details={**source, "breaches": report.breaches[:20], "action": action},
+        report=report,
     )
     if not created:
         return

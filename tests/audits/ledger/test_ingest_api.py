@@ -1001,6 +1001,26 @@ def test_predictions_of_an_undeployed_version_are_shadow_and_raise_one_alert(
             "count": 3,
         },
     )
+    # and each batch is an occurrence of its own, with its own message
+    assert [
+        (o.count, o.message)
+        for o in alert.occurrence_records.order_by("occurred_at", "id")
+    ] == [
+        (
+            3,
+            "3 predictions in production came from a version that is not the "
+            "approved, deployed one.",
+        ),
+        (
+            2,
+            "2 predictions in production came from a version that is not the "
+            "approved, deployed one.",
+        ),
+    ]
+    assert alert.message == (
+        "2 predictions in production came from a version that is not the "
+        "approved, deployed one."
+    )
 
 
 @pytest.fixture
