@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 PERM_CHANGE = "audits.change_monitoring"
 MAX_WINDOW = timedelta(days=366)
 MONITOR_TASK = "audits.monitor_run"
+INTEGRITY_ALERT = "monitoring.integrity"
 EDITABLE = (
     "is_enabled",
     "kinds",
@@ -419,10 +420,6 @@ def report_run(*, report_id: int) -> MonitoringReport:
 # --- computing ----------------------------------------------------------------------
 
 
-def _attrs(groups: str) -> dict[str, str]:
-    return json.loads(groups) if groups else {}
-
-
 def fairness_cells(
     decisions: Sequence[tuple[str, str, int]],
     outcomes: Sequence[tuple[str, str, str, int]],
@@ -446,7 +443,7 @@ def fairness_cells(
         if decision == "":
             undecided += n
             continue
-        values = _attrs(groups)
+        values = rollup.groups_values(groups)
         base = {a: values.get(a) for a in attributes}
         d = 1 if decision in good_decisions else 0
         left = n
@@ -462,7 +459,9 @@ def fairness_cells(
 
 
 def _counts(frame: pd.DataFrame, attributes: Sequence[str]) -> dict[str, Any]:
-    """{"overall": {n, approved}, "by_group": {attr: {group: {n, approved}}}}."""
+    """{"overall": {n, approved}, "by_group": {attr: {group: {n, approved}}},
+    "missing": {attr: {n, approved}}}: the same groups as fairness.approval_drift's
+    current window (a missing value is never a group of its own)."""
     out: dict[str, Any] = {
         "overall": {
             "n": int(frame["n"].sum()),
@@ -470,6 +469,7 @@ def _counts(frame: pd.DataFrame, attributes: Sequence[str]) -> dict[str, Any]:
         },
         "by_group": {},
     }
+    out["missing"] = {}
     for attr in attributes:
         groups: dict[str, dict[str, int]] = {}
         for value, part in frame.groupby(attr, dropna=True):
@@ -478,6 +478,11 @@ def _counts(frame: pd.DataFrame, attributes: Sequence[str]) -> dict[str, Any]:
                 "approved": int((part["n"] * part["decision"]).sum()),
             }
         out["by_group"][attr] = groups
+        absent = frame[frame[attr].isna()]
+        out["missing"][attr] = {
+            "n": int(absent["n"].sum()),
+            "approved": int((absent["n"] * absent["decision"]).sum()),
+        }
     return out
 
 
@@ -503,7 +508,7 @@ def _series(
     for period, groups, decision, n in rows:
         if decision == "":
             continue
-        values = _attrs(groups)
+        values = rollup.groups_values(groups)
         for attr in cfg["protected_attributes"]:
             group = values.get(attr)
             if group is None:
@@ -666,6 +671,10 @@ def _compute(report: MonitoringReport) -> None:
         report.metrics = result
         breaches += result["breaches"]
     report.breaches = breaches
+    report.metrics = {
+        **(report.metrics or {}),
+        "integrity": selectors.integrity_failures(**window),
+    }
 
 
 # --- breaches -----------------------------------------------------------------------
@@ -724,6 +733,40 @@ def _summary(breaches: Sequence[Mapping[str, Any]]) -> str:
     return "; ".join(parts) + more
 
 
+def _integrity_alert(report: MonitoringReport, source: Mapping[str, Any]) -> None:
+    """An alert when the report's window holds predictions left out for failing an
+    integrity check (their protected attributes, their leaf or their outcome)."""
+    integrity = (report.metrics or {}).get("integrity") or {}
+    failed = int(integrity.get("failed") or 0)
+    if not failed:
+        return
+    version = report.model_version
+    ids = list(integrity.get("prediction_ids") or [])
+    shown = ", ".join(ids[:5]) + (" …" if failed > 5 else "")
+    alert, created = alert_raise(
+        kind=INTEGRITY_ALERT,
+        version=version,
+        environment=report.environment,
+        message=(
+            f"{failed} prediction{'' if failed == 1 else 's'} of {version} in "
+            f"{report.environment} between {report.window_start:%Y-%m-%d %H:%M} and "
+            f"{report.window_end:%Y-%m-%d %H:%M} UTC failed an integrity check and "
+            f"{'was' if failed == 1 else 'were'} left out of the "
+            f"{report.get_kind_display().lower()} report: {shown}"
+        ),
+        details={**source, **integrity},
+        report=report,
+    )
+    if created:
+        transaction.on_commit(lambda: _enqueue_alert(alert.pk))
+        audit_services.audit_event_record(
+            actor=None,
+            event_type="audits.monitoring.integrity_failed",
+            obj=alert,
+            payload={**source, "kind": report.kind, "failed": failed},
+        )
+
+
 def _act(report: MonitoringReport) -> None:
     """Alerts, notifications, finding and approval action for a finished report."""
     version = report.model_version
@@ -751,6 +794,7 @@ def _act(report: MonitoringReport) -> None:
         )
         if created:
             transaction.on_commit(lambda: _enqueue_alert(alert.pk))
+    _integrity_alert(report, source)
     if not report.breaches:
         return
     action = monitor.action_on_breach if monitor else "alert"
