@@ -1052,6 +1052,19 @@ def _alert_data(
         "open": closed is None,
         "closed_at": _iso(closed),
         "history": history,
+        # Insert-only, so exactly what was recorded by ``as_of``.
+        "occurrence_log": [
+            {
+                "occurred_at": _iso(o.occurred_at),
+                "count": o.count,
+                "message": o.message,
+                "details": o.details,
+                "report": o.report_id,
+            }
+            for o in alert.occurrence_records.filter(occurred_at__lte=as_of).order_by(
+                "occurred_at", "id"
+            )
+        ],
     }
 
 
