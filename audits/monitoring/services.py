@@ -468,8 +468,8 @@ def _counts(frame: pd.DataFrame, attributes: Sequence[str]) -> dict[str, Any]:
             "approved": int((frame["n"] * frame["decision"]).sum()),
         },
         "by_group": {},
+        "missing": {},
     }
-    out["missing"] = {}
     for attr in attributes:
         groups: dict[str, dict[str, int]] = {}
         for value, part in frame.groupby(attr, dropna=True):
