@@ -13,6 +13,7 @@ from typing import Any
 from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import TruncDay, TruncHour
 
+from audits.ledger.models import Alert
 from audits.monitoring.models import (
     DecisionCell,
     FeatureCell,
@@ -182,3 +183,20 @@ def monitor_list_for_user(*, user: Any) -> QuerySet[Monitor]:
     return Monitor.objects.filter(
         model_version__in=visible_versions(user=user)
     ).select_related("model_version__model")
+
+
+def alert_list_for_user(*, user: Any) -> QuerySet[Alert]:
+    """Alerts of the models ``user`` may see (the registry's scoping)."""
+    return Alert.objects.filter(
+        model__in=registry_selectors.model_list_for_user(user=user)
+    )
+
+
+def alert_get_for_user(*, user: Any, pk: int) -> Alert:
+    """One alert with its model and version; DoesNotExist (a 404) when missing or
+    not visible."""
+    return (
+        alert_list_for_user(user=user)
+        .select_related("model", "model_version")
+        .get(pk=pk)
+    )

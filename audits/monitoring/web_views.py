@@ -41,7 +41,6 @@ from audits.monitoring.models import (
 from governance.choices import RequestState
 from governance.models import ReleaseRequest
 from governance.views import page
-from registry import selectors as registry_selectors
 from registry.models import ModelVersion
 
 PERM_VIEW = "audits.view_monitoringreport"
@@ -196,9 +195,7 @@ def _latest_reports(
 
 
 def _open_alerts(user: Any) -> QuerySet[Alert]:
-    return Alert.objects.filter(
-        is_open=True, model__in=registry_selectors.model_list_for_user(user=user)
-    )
+    return selectors.alert_list_for_user(user=user).filter(is_open=True)
 
 
 def _monitor_rows(user: Any, monitors: Sequence[Monitor]) -> list[MonitorRow]:
@@ -294,15 +291,10 @@ def alert(request: HttpRequest, pk: int) -> HttpResponse:
     _require_view(user)
     if not user.has_perm(PERM_ALERTS):
         raise PermissionDenied("Your role may not see alerts.")
-    found = (
-        Alert.objects.filter(
-            pk=pk, model__in=registry_selectors.model_list_for_user(user=user)
-        )
-        .select_related("model", "model_version")
-        .first()
-    )
-    if found is None:
-        raise Http404
+    try:
+        found = selectors.alert_get_for_user(user=user, pk=pk)
+    except Alert.DoesNotExist:
+        raise Http404 from None
     occurrences = list(
         found.occurrence_records.select_related("report").order_by(
             "-occurred_at", "-id"

@@ -533,6 +533,14 @@ def test_a_second_report_adds_an_occurrence_with_its_own_message_and_breaches(
     for row in rows:
         assert f'id="occurrence-{row.pk}"' in body
         assert f'<a href="/audits/reports/{row.report_id}">' in body
+    # and so does the API, newest first
+    api = client_for(risk_officer).get(f"/api/v1/alerts/{alert.pk}")
+    assert api.status_code == 200
+    body_json = api.json()
+    assert (body_json["occurrences"], body_json["occurrences_recorded"]) == (2, 2)
+    assert [
+        (o["report"], o["message"], o["details"]) for o in body_json["occurrence_log"]
+    ] == [(o.report_id, o.message, o.details) for o in reversed(rows)]
     # and the monitoring page shows the latest messages of the open alert
     overview = browser(risk_officer).get("/audits/monitoring/").content.decode()
     assert f'href="/audits/alerts/{alert.pk}"' in overview
@@ -594,3 +602,30 @@ def test_the_alert_page_is_for_roles_that_see_alerts(
     assert client.get("/audits/alerts/999999").status_code == (
         404 if status == 200 else status
     )
+
+
+@pytest.mark.parametrize(
+    ("who", "status"), [("anonymous", 401), ("outsider", 403), ("auditor", 200)]
+)
+def test_the_alert_api_is_for_roles_that_see_alerts(
+    request: pytest.FixtureRequest, submitted_version: Any, who: str, status: int
+) -> None:
+    from audits.monitoring import services
+
+    alert, _ = services.alert_raise(
+        kind="monitoring.drift",
+        version=submitted_version,
+        environment="production",
+        message="psi amount",
+        details={"breaches": []},
+    )
+    user = None if who == "anonymous" else request.getfixturevalue(who)
+    # (an outsider has no role, so no token scope: a session, as in a browser)
+    client = browser(user) if who == "outsider" else client_for(user)
+    response = client.get(f"/api/v1/alerts/{alert.pk}")
+    assert response.status_code == status
+    if status == 200:
+        assert [o["message"] for o in response.json()["occurrence_log"]] == [
+            "psi amount"
+        ]
+        assert client.get("/api/v1/alerts/999999").status_code == 404
