@@ -99,8 +99,8 @@ class AlertOccurrenceInline(ReadOnlyAdminMixin, admin.TabularInline):
     """Every occurrence of the alert, newest first, with its own message."""
 
     model = AlertOccurrence
-    fields = ["occurred_at", "count", "message", "details", "report"]
-    readonly_fields = fields
+    fields = ("occurred_at", "count", "message", "details", "report")
+    readonly_fields = ("occurred_at", "count", "message", "details", "report")
     ordering = ["-occurred_at", "-id"]
     extra = 0
     can_delete = False

@@ -629,3 +629,26 @@ def test_the_alert_api_is_for_roles_that_see_alerts(
             "psi amount"
         ]
         assert client.get("/api/v1/alerts/999999").status_code == 404
+
+
+def test_the_alert_admin_shows_every_occurrence(
+    admin_client: Client, submitted_version: Any
+) -> None:
+    # given an alert raised twice, with two messages
+    from audits.monitoring import services
+
+    for message in ("psi amount 0.31", "psi amount 0.42"):
+        alert, _ = services.alert_raise(
+            kind="monitoring.drift",
+            version=submitted_version,
+            environment="production",
+            message=message,
+            details={},
+        )
+    # when its admin page is read
+    response = admin_client.get(f"/admin/audits/alert/{alert.pk}/change/")
+    # then both occurrences are there, read-only
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "psi amount 0.31" in body and "psi amount 0.42" in body
+    assert 'name="occurrence_records-0-message"' not in body
