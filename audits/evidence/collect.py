@@ -684,6 +684,10 @@ def _report_view(report: MonitoringReport) -> dict[str, Any]:
         "window_start": report.window_start,
         "window_end": report.window_end,
         "predictions": report.predictions,
+        # None: computed before the rollups checked their inputs.
+        "integrity_failed": ((report.metrics or {}).get("integrity") or {}).get(
+            "failed"
+        ),
         "breaches": [_breach_row(b, report, thresholds) for b in breaches],
         "breach_note": _breach_note(report, thresholds),
         "figures": _figures(report),
