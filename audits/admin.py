@@ -39,6 +39,7 @@ class RefusedActionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 from audits.ledger.models import (  # noqa: E402
     Alert,
+    AlertOccurrence,
     DeploymentState,
     LedgerCheckpoint,
     LedgerEntry,
@@ -94,8 +95,28 @@ class DeploymentStateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     exclude = ["leaf_hash"]
 
 
+class AlertOccurrenceInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """Every occurrence of the alert, newest first, with its own message."""
+
+    model = AlertOccurrence
+    fields = ("occurred_at", "count", "message", "details", "report")
+    readonly_fields = ("occurred_at", "count", "message", "details", "report")
+    ordering = ["-occurred_at", "-id"]
+    extra = 0
+    can_delete = False
+
+
+@admin.register(AlertOccurrence)
+class AlertOccurrenceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["occurred_at", "alert", "count", "report"]
+    list_filter = ["alert__kind"]
+    list_select_related = ["alert"]
+    date_hierarchy = "occurred_at"
+
+
 @admin.register(Alert)
 class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    inlines = [AlertOccurrenceInline]
     list_display = [
         "last_seen_at",
         "kind",

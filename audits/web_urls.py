@@ -16,6 +16,7 @@ urlpatterns = [
     path("refusals", web_views.refusals, name="refusals"),
     path("monitoring/", monitoring_views.monitoring, name="monitoring"),
     path("reports/<int:pk>", monitoring_views.report, name="report"),
+    path("alerts/<int:pk>", monitoring_views.alert, name="alert"),
     path(
         "versions/<int:version_id>/reports",
         monitoring_views.version_reports,

@@ -61,6 +61,13 @@ def report_json(report: MonitoringReport, request: Request) -> dict[str, Any]:
         "config": report.config,
         "metrics": report.metrics if report.status == "done" else None,
         "breaches": report.breaches if report.status == "done" else None,
+        # Predictions of the window left out for failing an integrity check; None
+        # while not done, or for a report computed before inputs were checked.
+        "failed_integrity_check": (
+            (report.metrics.get("integrity") or {}).get("failed")
+            if report.status == "done" and isinstance(report.metrics, dict)
+            else None
+        ),
     }
 
 

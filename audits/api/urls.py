@@ -3,6 +3,7 @@
 from django.urls import path
 
 from audits.api import (
+    alert_views,
     evidence_views,
     ingest_views,
     refusal_views,
@@ -45,6 +46,7 @@ urlpatterns = [
         name="api-report-run",
     ),
     path("reports/<int:pk>", report_views.ReportDetailApi.as_view(), name="api-report"),
+    path("alerts/<int:pk>", alert_views.AlertDetailApi.as_view(), name="api-alert"),
     path(
         "models/<slug:slug>/versions/<str:version>/evidence-packs",
         evidence_views.VersionPackRequestApi.as_view(),

@@ -689,6 +689,10 @@ def _report_view(report: MonitoringReport) -> dict[str, Any]:
         "window_start": report.window_start,
         "window_end": report.window_end,
         "predictions": report.predictions,
+        # None: computed before the rollups checked their inputs.
+        "integrity_failed": ((report.metrics or {}).get("integrity") or {}).get(
+            "failed"
+        ),
         "breaches": [_breach_row(b, report, thresholds) for b in breaches],
         "breach_note": _breach_note(report, thresholds),
         "figures": _figures(report),
@@ -1068,6 +1072,19 @@ def _alert_data(
         "open": closed is None,
         "closed_at": _iso(closed),
         "history": history,
+        # Insert-only, so exactly what was recorded by ``as_of``.
+        "occurrence_log": [
+            {
+                "occurred_at": _iso(o.occurred_at),
+                "count": o.count,
+                "message": o.message,
+                "details": o.details,
+                "report": o.report_id,
+            }
+            for o in alert.occurrence_records.filter(occurred_at__lte=as_of).order_by(
+                "occurred_at", "id"
+            )
+        ],
     }
 
 

@@ -245,6 +245,14 @@ EVIDENCE: tuple[EvidenceClass, ...] = (
         inserted_by="audits.monitoring.services, the ingest (shadow predictions)",
     ),
     EvidenceClass(
+        key="alert-occurrence",
+        label="Alert occurrences (each report's or batch's own message and details)",
+        model="audits.AlertOccurrence",
+        kind=INSERT_ONLY,
+        leaf="record leaf (revision 0)",
+        inserted_by="audits.ledger.alerts.alert_occurrence_record",
+    ),
+    EvidenceClass(
         key="evidence-pack",
         label="Evidence packs and their digests",
         model="audits.EvidencePack",

@@ -19,14 +19,11 @@ from typing import Any
 
 import orjson
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone
 
-from audits.integrity import commit as integrity
-from audits.ledger import records, services
+from audits.ledger import alerts, records, services
 from audits.ledger.models import (
-    Alert,
     DeploymentState,
     EntryType,
     LedgerKey,
@@ -268,53 +265,34 @@ def _shadow_alerts(
     counts: dict[int, int],
     now: Any,
 ) -> None:
+    """One alert occurrence per shadow version of the batch (one INSERT each, not
+    one per prediction); the ``audits.alert.raised`` event when it opens."""
     from audits import services as audit_services
 
     approved = state.model_version_id if state is not None else None
     for version_id, count in counts.items():
-        filters = {
-            "kind": "shadow_model",
-            "model_id": binding.model_id,
-            "environment": binding.environment,
-            "model_version_id": version_id,
-            "is_open": True,
-        }
-        updated = Alert.objects.filter(**filters).update(
-            occurrences=F("occurrences") + count, last_seen_at=now
+        raised = alerts.alert_occurrence_record(
+            kind="shadow_model",
+            model_id=binding.model_id,
+            environment=binding.environment,
+            version_id=version_id,
+            severity="high",
+            message=(
+                f"{count} prediction{'' if count == 1 else 's'} in "
+                f"{binding.environment} came from a version that is not the "
+                "approved, deployed one."
+            ),
+            details={
+                "deployed_version_id": approved,
+                "approval_in_force": bool(state is not None and state.approval_id),
+                "key": binding.key_prefix,
+            },
+            count=count,
+            now=now,
         )
-        if updated:
-            integrity.record_commit(Alert.objects.get(**filters))
+        if not raised.created:
             continue
-        try:
-            with transaction.atomic():
-                alert = Alert.objects.create(
-                    kind="shadow_model",
-                    severity="high",
-                    model_id=binding.model_id,
-                    environment=binding.environment,
-                    model_version_id=version_id,
-                    message=(
-                        f"Predictions in {binding.environment} come from a version "
-                        "that is not the approved, deployed one."
-                    ),
-                    details={
-                        "deployed_version_id": approved,
-                        "approval_in_force": bool(
-                            state is not None and state.approval_id
-                        ),
-                        "key": binding.key_prefix,
-                    },
-                    occurrences=count,
-                    first_seen_at=now,
-                    last_seen_at=now,
-                )
-                integrity.record_commit(alert)
-        except IntegrityError:
-            Alert.objects.filter(**filters).update(
-                occurrences=F("occurrences") + count, last_seen_at=now
-            )
-            integrity.record_commit(Alert.objects.get(**filters))
-            continue
+        alert = raised.alert
         audit_services.audit_event_record(
             actor=None,
             event_type="audits.alert.raised",

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 __all__ = [
     "Alert",
+    "AlertOccurrence",
     "DeploymentState",
     "EntryType",
     "LedgerCheckpoint",
@@ -218,7 +219,12 @@ class DeploymentState(models.Model):
 
 class Alert(models.Model):
     """An operational alert (e.g. a shadow model's predictions); one open alert per
-    (kind, model, environment, version) counts its occurrences."""
+    (kind, model, environment, version) counts its occurrences.
+
+    ``message``, ``details``, ``occurrences`` and ``last_seen_at`` describe the
+    latest occurrence and are updated in place; every occurrence is also an
+    insert-only :class:`AlertOccurrence` row with its own message and details.
+    """
 
     kind = models.CharField(max_length=50)
     severity = models.CharField(max_length=20, default="high")
@@ -254,3 +260,40 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.message[:80]}"
+
+
+class AlertOccurrence(models.Model):
+    """One occurrence of an alert: what was seen, when, and the report that saw it.
+
+    Insert-only in the database (migration 0013): a second report of the same kind
+    adds a row instead of overwriting the first one's breaches. ``count`` is how
+    many events the occurrence stands for (the shadow predictions of one ingest
+    batch; 1 for a report).
+    """
+
+    alert = models.ForeignKey(
+        Alert, on_delete=models.PROTECT, related_name="occurrence_records"
+    )
+    occurred_at = models.DateTimeField(default=timezone.now)
+    count = models.PositiveIntegerField(default=1)
+    message = models.TextField()
+    details = models.JSONField(default=dict, blank=True)
+    report = models.ForeignKey(
+        "audits.MonitoringReport",
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+
+    class Meta:
+        app_label = "audits"
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["alert", "-occurred_at"], name="audits_alertocc_alert_at"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"occurrence {self.pk} of alert {self.alert_id}"

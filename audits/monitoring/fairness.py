@@ -41,6 +41,10 @@ from fairlearn.metrics import (
 )
 from scipy.stats import norm
 
+# The one label of the missing group: an attribute absent, null or "" in the
+# prediction. Shown with its counts, never assessed (no AIR, not in DPD, DPR or
+# EOD, never a reference, never a breach).
+MISSING = "(missing)"
 ATTRIBUTE_JOINER = " × "
 GROUP_JOINER = " / "
 DECISION = "decision"
@@ -300,6 +304,20 @@ def _error_rates(
     }
 
 
+def _assessable_for_eod(tally: _Tally, min_samples: int) -> bool:
+    """At least ``min_samples`` matured predictions, with both outcomes."""
+    return (
+        tally.matured_n >= min_samples and tally.positives > 0 and tally.negatives > 0
+    )
+
+
+def _missing_note() -> str:
+    return (
+        "Predictions without a value of this attribute (absent, null or empty): "
+        "shown, never assessed."
+    )
+
+
 def _disparities(
     frame: pd.DataFrame,
     labels: np.ndarray,
@@ -333,9 +351,7 @@ def _disparities(
             demographic_parity_ratio(decision, decision, **arguments)
         )
     assessable = [
-        label
-        for label, t in tallies.items()
-        if t.matured_n >= min_samples and t.positives > 0 and t.negatives > 0
+        label for label, t in tallies.items() if _assessable_for_eod(t, min_samples)
     ]
     if len(assessable) >= 2:
         keep = np.isin(labels, assessable) & frame[OUTCOME].notna().to_numpy()
@@ -553,6 +569,8 @@ def _attribute_entry(
 ) -> dict[str, Any]:
     present, labels = _labelled(frame, attributes)
     missing_n = int(frame[COUNT].sum()) - int(present[COUNT].sum())
+    absent = frame.loc[frame[list(attributes)].isna().any(axis=1)]
+    missing_approved = int((absent[COUNT] * absent[DECISION]).sum())
     tallies = _group_tallies(present, labels) if len(labels) else {}
     rates = _selection_rates(present, labels) if len(labels) else {}
     error_rates = _error_rates(present, labels) if len(labels) else {}
@@ -576,12 +594,25 @@ def _attribute_entry(
         "reference_source": chosen.source,
         "note": _reference_note(chosen),
         "missing_n": missing_n,
+        "missing": {
+            "group": MISSING,
+            "n": missing_n,
+            "approved": missing_approved,
+            "selection_rate": _ratio(missing_approved, missing_n),
+            "status": "not_assessed",
+            "note": _missing_note(),
+        },
         "groups": groups,
         **_disparities(present, labels, tallies, thresholds.min_samples),
         "insufficient_groups": [
             label
             for label in sorted(tallies)
             if tallies[label].n < thresholds.min_samples
+        ],
+        "eod_left_out_groups": [
+            label
+            for label in sorted(tallies)
+            if not _assessable_for_eod(tallies[label], thresholds.min_samples)
         ],
     }
 
@@ -641,7 +672,8 @@ def fairness_report(
     Reports every single attribute and, when ``intersections`` is set, every
     combination of two or more attributes (key ``"sex × age_group"``, in the order
     of ``attributes``; labels ``"female / <25"``). Cells missing a value of an
-    attribute are left out of its groups and counted in ``missing_n``.
+    attribute are left out of its groups and counted in ``missing_n`` and
+    ``missing`` (the :data:`MISSING` group: counts only, never assessed).
 
     Guarantees: groups with fewer than ``min_samples`` predictions are
     ``"insufficient"``, have no AIR and are never breaches; the reference is the
@@ -707,8 +739,12 @@ def _approval_counts(frame: pd.DataFrame, attributes: Sequence[str]) -> dict[str
 
     approved_column = frame[COUNT] * frame[DECISION]
     by_group: dict[str, dict[str, dict[str, Any]]] = {}
+    missing: dict[str, dict[str, Any]] = {}
     for attribute in attributes:
         present = frame[attribute].notna()
+        missing[attribute] = entry(
+            int(frame[COUNT][~present].sum()), int(approved_column[~present].sum())
+        )
         sums = (
             pd.DataFrame(
                 {"n": frame[COUNT][present], "approved": approved_column[present]}
@@ -723,6 +759,7 @@ def _approval_counts(frame: pd.DataFrame, attributes: Sequence[str]) -> dict[str
     return {
         "overall": entry(int(frame[COUNT].sum()), int(approved_column.sum())),
         "by_group": by_group,
+        "missing": missing,
     }
 
 
@@ -832,6 +869,43 @@ def _drift_row(
     }
 
 
+def _missing_row(
+    *,
+    comparison: str,
+    attribute: str,
+    counts: Mapping[str, Any],
+    reference: Mapping[str, Any] | None,
+) -> dict[str, Any] | None:
+    """The missing group's row: its counts beside the reference's, never assessed;
+    None when neither side has a prediction without a value."""
+    n, approved = _window_counts(counts)
+    reference_n = reference_approved = None
+    if reference is not None:
+        reference_n, reference_approved = _window_counts(reference)
+    if n == 0 and not reference_n:
+        return None
+    rate = _ratio(approved, n)
+    reference_rate = (
+        _ratio(reference_approved, reference_n)
+        if reference_n is not None and reference_approved is not None
+        else None
+    )
+    return {
+        "comparison": comparison,
+        "scope": attribute,
+        "group": MISSING,
+        "n": n,
+        "rate": _finite(rate),
+        "reference_n": reference_n,
+        "reference_rate": _finite(reference_rate),
+        "absolute_change": None,
+        "relative_change": None,
+        "p_value": None,
+        "status": "not_assessed",
+        "message": f"{attribute} = {MISSING}: {_missing_note()}",
+    }
+
+
 def _baseline_rate(value: Any) -> float | None:
     if value is None:
         return None
@@ -892,6 +966,17 @@ def _baseline_rows(
                 limits=limits,
             )
         )
+    for attribute in attributes:
+        if attribute not in baseline_groups:
+            continue
+        row = _missing_row(
+            comparison="baseline",
+            attribute=attribute,
+            counts=current["missing"][attribute],
+            reference=None,
+        )
+        if row is not None:
+            rows.append(row)
     return rows
 
 
@@ -938,6 +1023,18 @@ def _previous_rows(
                 limits=limits,
             )
         )
+    previous_missing: Mapping[str, Any] = window.get("missing") or {}
+    for attribute in attributes:
+        if attribute not in previous_groups:
+            continue
+        row = _missing_row(
+            comparison="previous",
+            attribute=attribute,
+            counts=current["missing"][attribute],
+            reference=previous_missing.get(attribute, _NO_COUNTS),
+        )
+        if row is not None:
+            rows.append(row)
     return rows
 
 
@@ -957,7 +1054,9 @@ def approval_drift(
     rate}}}``) and is treated as fixed: one-sample two-sided z-test. ``previous``
     lists earlier windows in the shape of this function's ``"current"`` (counts);
     only the last is compared, by the pooled two-proportion z-test. Single
-    attributes only; cells missing an attribute's value are left out of its groups.
+    attributes only; cells missing an attribute's value are left out of its groups,
+    counted in ``current["missing"]`` and shown as a :data:`MISSING` row that is
+    never assessed (``"not_assessed"``).
     Rows cover every group in the current window or the reference, for each
     attribute the reference covers; a group absent now has ``n`` 0.
 

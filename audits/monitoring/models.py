@@ -17,6 +17,8 @@ from django.utils import timezone
 __all__ = [
     "DecisionCell",
     "FeatureCell",
+    "IntegrityCheck",
+    "IntegrityFailure",
     "Monitor",
     "MonitoringReport",
     "OutcomeCell",
@@ -143,6 +145,56 @@ class FeatureCell(_Cell):
                 name="audits_featurecell_key",
             )
         ]
+
+
+class IntegrityCheck(models.TextChoices):
+    PROTECTED_ATTRIBUTES = (
+        "protected_attributes",
+        "Protected attributes do not match the prediction's commitment",
+    )
+    PREDICTION_LEAF = "prediction_leaf", "Prediction leaf does not match its hash"
+    OUTCOME_LEAF = (
+        "outcome_leaf",
+        "Outcome leaf does not match its hash or its prediction's leaf hash",
+    )
+
+
+class IntegrityFailure(models.Model):
+    """A prediction the rollups left out because an input failed its check.
+
+    Derived like the cells: written by the rollup that met it, dropped and found
+    again by a rebuild. ``hour`` is the prediction's hour, so a report counts the
+    failures of its window. One row per (check, prediction).
+    """
+
+    model_version = models.ForeignKey(
+        "registry.ModelVersion", on_delete=models.PROTECT, related_name="+"
+    )
+    environment = models.CharField(max_length=50)
+    hour = models.DateTimeField()
+    prediction_id = models.UUIDField()
+    failed_check = models.CharField(max_length=30, choices=IntegrityCheck.choices)
+    seq = models.BigIntegerField(help_text="Ledger seq of the entry that failed")
+    detected_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        app_label = "audits"
+        ordering = ["hour", "seq"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["failed_check", "prediction_id"],
+                name="audits_integrityfailure_key",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["model_version", "environment", "hour"],
+                name="audits_integrityfail_window",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.failed_check} failed for {self.prediction_id}"
 
 
 class RollupMark(models.Model):

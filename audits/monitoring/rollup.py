@@ -19,15 +19,28 @@ Cells:
 
 Protected attributes come from their own table (they are not in the leaf). The
 counts are aggregates: erasing one person's attributes later does not change them.
+
+Nothing is counted on trust. Every prediction read is checked before it is counted:
+its stored leaf hash must be SHA-256(0x00 || leaf), and its protected attributes
+(when a row holds them) must give the leaf's ``protected_attributes_commitment``
+again, SHA-256(salt || canonical JSON). Every outcome must hash to its stored leaf
+hash and name its prediction's leaf hash, and that prediction is checked as above.
+A prediction or outcome that fails is left out of every cell and recorded as an
+:class:`~audits.monitoring.models.IntegrityFailure`, which reports count.
+
+A missing protected attribute (absent, ``null`` or ``""``) is stored as absent in
+the groups key, so the three are one group everywhere (see :func:`groups_key`).
 """
 
 from __future__ import annotations
 
 import bisect
+import hashlib
 import math
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,13 +49,17 @@ import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 
+from audits.ledger import records
 from audits.ledger.models import EntryType, LedgerHead
 from audits.monitoring import drift
-from audits.monitoring.models import RollupMark
+from audits.monitoring.models import IntegrityCheck, IntegrityFailure, RollupMark
 from registry.models import ModelVersion
 
 PREDICTION = int(EntryType.PREDICTION)
 OUTCOME = int(EntryType.OUTCOME)
+PROTECTED = str(IntegrityCheck.PROTECTED_ATTRIBUTES)
+PREDICTION_LEAF = str(IntegrityCheck.PREDICTION_LEAF)
+OUTCOME_LEAF = str(IntegrityCheck.OUTCOME_LEAF)
 SCORE_DECIMALS = 4
 OTHER = "__other__"
 BATCH = 20_000
@@ -65,19 +82,40 @@ def label(value: Any) -> str:
 
 
 def groups_key(attributes: Mapping[str, Any] | None) -> str:
-    """Canonical JSON of a prediction's protected attributes, values as labels."""
+    """Canonical JSON of a prediction's protected attributes, values as labels.
+
+    A missing value (``null`` or ``""``) is left out of the key, exactly as an
+    absent attribute is, so the three count as one missing group; "" when none is
+    present."""
     if not attributes:
         return ""
-    return orjson.dumps(
-        {str(k): label(v) for k, v in attributes.items()},
-        option=orjson.OPT_SORT_KEYS,
-    ).decode()
+    present = {str(k): label(v) for k, v in attributes.items()}
+    present = {k: v for k, v in present.items() if v != ""}
+    if not present:
+        return ""
+    return orjson.dumps(present, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def groups_values(groups: str) -> dict[str, str]:
+    """The attribute values of a stored groups key, missing ones left out.
+
+    Cells written before missing values were left out of the key hold ``""`` for
+    them; they are dropped here, so old and new cells agree."""
+    if not groups:
+        return {}
+    values = orjson.loads(groups)
+    return {str(k): str(v) for k, v in values.items() if v is not None and v != ""}
+
+
+Failure = tuple[int, str, str, str, str, int]  # version, env, hour, id, check, seq
 
 
 class Cells:
-    """Counts of one batch, ready to be added to the rollup tables."""
+    """Counts of one batch, ready to be added to the rollup tables, and the
+    predictions left out of them for failing an integrity check."""
 
     def __init__(self) -> None:
+        self.failures: list[Failure] = []
         self.decisions: Counter[DecisionKey] = Counter()
         self.outcomes: Counter[OutcomeKey] = Counter()
         self.scores: Counter[ScoreKey] = Counter()
@@ -133,14 +171,15 @@ def _chunks(ids: Sequence[uuid.UUID], size: int = 500) -> Iterable[Sequence[uuid
         yield ids[start : start + size]
 
 
-def _protected(ids: Sequence[uuid.UUID]) -> dict[str, Any]:
-    """Protected attributes by prediction id (str) of the predictions that have them."""
+def _protected(ids: Sequence[uuid.UUID]) -> dict[str, tuple[str, bytes]]:
+    """(attributes as JSON text, salt) by prediction id (str) of the predictions
+    that have protected attributes."""
     if not ids:
         return {}
     if connection.vendor == "postgresql":
         rows = _pg_rows(
-            "SELECT prediction_id, attributes::text FROM audits_protectedattributes "
-            "WHERE prediction_id = ANY(%s)",
+            "SELECT prediction_id, attributes::text, salt "
+            "FROM audits_protectedattributes WHERE prediction_id = ANY(%s)",
             [list(ids)],
         )
     else:
@@ -149,29 +188,37 @@ def _protected(ids: Sequence[uuid.UUID]) -> dict[str, Any]:
             for part in _chunks(ids):
                 marks = ",".join(["%s"] * len(part))
                 cursor.execute(
-                    "SELECT prediction_id, attributes FROM audits_protectedattributes "
-                    f"WHERE prediction_id IN ({marks})",
+                    "SELECT prediction_id, attributes, salt "
+                    f"FROM audits_protectedattributes WHERE prediction_id IN ({marks})",
                     [i.hex for i in part],
                 )
                 rows += cursor.fetchall()
-    out: dict[str, Any] = {}
-    for pid, attributes in rows:
-        if isinstance(attributes, str | bytes):
-            attributes = orjson.loads(attributes)
-        if isinstance(attributes, dict):
-            key = pid if isinstance(pid, uuid.UUID) else uuid.UUID(str(pid))
-            out[str(key)] = attributes
+    out: dict[str, tuple[str, bytes]] = {}
+    for pid, attributes, salt in rows:
+        key = pid if isinstance(pid, uuid.UUID) else uuid.UUID(str(pid))
+        text = attributes.decode() if isinstance(attributes, bytes) else attributes
+        out[str(key)] = (text, bytes(salt))
     return out
 
 
-def _prediction_leaves(ids: Sequence[uuid.UUID]) -> dict[str, dict[str, Any]]:
-    """Parsed prediction leaves by prediction id (str)."""
+@dataclass(frozen=True)
+class _Completed:
+    """The prediction an outcome completes, as stored in the ledger."""
+
+    leaf: dict[str, Any]
+    raw: bytes
+    leaf_hash: bytes
+    seq: int
+
+
+def _prediction_leaves(ids: Sequence[uuid.UUID]) -> dict[str, _Completed]:
+    """The stored prediction entries by prediction id (str)."""
     if not ids:
         return {}
     if connection.vendor == "postgresql":
         rows = _pg_rows(
-            "SELECT leaf FROM audits_ledgerentry WHERE entry_id = ANY(%s) "
-            "AND entry_type = %s",
+            "SELECT seq, leaf, leaf_hash FROM audits_ledgerentry "
+            "WHERE entry_id = ANY(%s) AND entry_type = %s",
             [list(ids), PREDICTION],
         )
     else:
@@ -180,16 +227,57 @@ def _prediction_leaves(ids: Sequence[uuid.UUID]) -> dict[str, dict[str, Any]]:
             for part in _chunks(ids):
                 marks = ",".join(["%s"] * len(part))
                 cursor.execute(
-                    f"SELECT leaf FROM audits_ledgerentry WHERE entry_id IN ({marks}) "
-                    "AND entry_type = %s",
+                    "SELECT seq, leaf, leaf_hash FROM audits_ledgerentry "
+                    f"WHERE entry_id IN ({marks}) AND entry_type = %s",
                     [i.hex for i in part] + [PREDICTION],
                 )
                 rows += cursor.fetchall()
     out = {}
-    for (leaf,) in rows:
-        parsed = orjson.loads(bytes(leaf))
-        out[parsed["prediction_id"]] = parsed
+    for seq, leaf, leaf_hash in rows:
+        raw = bytes(leaf)
+        parsed = orjson.loads(raw)
+        out[parsed["prediction_id"]] = _Completed(
+            parsed, raw, bytes(leaf_hash), int(seq)
+        )
     return out
+
+
+def _hash_matches(leaf: bytes, leaf_hash: bytes | None) -> bool:
+    # merkle.leaf_hash, inlined: this runs once per counted entry.
+    return leaf_hash is not None and (
+        hashlib.sha256(b"\x00" + leaf).digest() == leaf_hash
+    )
+
+
+class _Attributes:
+    """Protected attributes checked against their commitment, with the parsing
+    and canonical bytes of each distinct JSON text cached for a batch."""
+
+    def __init__(self) -> None:
+        self._parsed: dict[str, tuple[bytes, str]] = {}
+
+    def groups(
+        self, commitment: Any, attributes: str | None, salt: bytes | None
+    ) -> str | None:
+        """The groups key, or None when the attributes fail their commitment.
+
+        No row (never given, or erased) is the missing group; a row for a leaf
+        that commits to none, or whose salted hash differs, fails."""
+        if attributes is None:
+            return ""
+        found = self._parsed.get(attributes)
+        if found is None:
+            parsed = orjson.loads(attributes)
+            if not isinstance(parsed, dict):
+                return None
+            found = (records.dumps(parsed), groups_key(parsed))
+            self._parsed[attributes] = found
+        canonical, groups = found
+        if not isinstance(commitment, str) or salt is None:
+            return None
+        if hashlib.sha256(salt + canonical).hexdigest() != commitment:
+            return None
+        return groups
 
 
 def _pair(leaf: Mapping[str, Any]) -> tuple[str, str]:
@@ -237,60 +325,91 @@ class _Binner:
             yield name, found
 
 
-def count_entries(entries: Iterable[tuple[int, bytes, str | None]]) -> Cells:
-    """Count ledger entries ``(entry_type, leaf, protected attributes as JSON text
-    or None)`` into cells.
+Entry = tuple[int, int, bytes, bytes | None, str | None, bytes | None]
+# seq, entry type, leaf, stored leaf hash, protected attributes (JSON text), salt
+
+
+def count_entries(entries: Iterable[Entry]) -> Cells:
+    """Count ledger entries into cells, each checked first (module docstring).
 
     For outcomes, reads the prediction leaf they complete and its protected
-    attributes. Governance and deployment-state entries are skipped.
+    attributes. Governance and deployment-state entries are skipped. Entries that
+    fail a check are left out of every cell and listed in ``Cells.failures``.
     """
-    predictions: list[tuple[dict[str, Any], str | None]] = []
-    outcomes: list[dict[str, Any]] = []
-    for entry_type, leaf, attributes in entries:
-        if entry_type == PREDICTION:
-            predictions.append((orjson.loads(leaf), attributes))
-        elif entry_type == OUTCOME:
-            outcomes.append(orjson.loads(leaf))
-    completed = _prediction_leaves([uuid.UUID(o["prediction_id"]) for o in outcomes])
+    predictions: list[Entry] = []
+    outcomes: list[tuple[int, dict[str, Any], bytes, bytes | None]] = []
+    for entry in entries:
+        if entry[1] == PREDICTION:
+            predictions.append(entry)
+        elif entry[1] == OUTCOME:
+            outcomes.append((entry[0], orjson.loads(entry[2]), entry[2], entry[3]))
+    completed = _prediction_leaves(
+        [uuid.UUID(o["prediction_id"]) for _, o, _, _ in outcomes]
+    )
     completed_protected = _protected([uuid.UUID(pid) for pid in completed])
+    parsed = [orjson.loads(entry[2]) for entry in predictions]
     versions = _Versions(
-        [_pair(p) for p, _ in predictions] + [_pair(p) for p in completed.values()]
+        [_pair(p) for p in parsed] + [_pair(c.leaf) for c in completed.values()]
     )
     binners = {pk: _Binner(specs) for pk, specs in versions.by_pair.values()}
-    groups_of: dict[str | None, str] = {None: ""}
+    checked = _Attributes()
     cells = Cells()
     decisions = cells.decisions
     features_count = cells.features
-    for p, attributes in predictions:
+    failures = cells.failures
+    for p, (seq, _, leaf, leaf_hash, attributes, salt) in zip(
+        parsed, predictions, strict=True
+    ):
         found = versions.by_pair.get(_pair(p))
         if found is None:
             continue
         version_id = found[0]
         env = p["deployment"]["environment"]
         hour = _hour(p["predicted_at"])
-        groups = groups_of.get(attributes)
+        if not _hash_matches(leaf, leaf_hash):
+            failures.append(
+                (version_id, env, hour, p["prediction_id"], PREDICTION_LEAF, seq)
+            )
+            continue
+        groups = checked.groups(
+            p.get("protected_attributes_commitment"), attributes, salt
+        )
         if groups is None:
-            parsed = orjson.loads(attributes) if attributes else None
-            groups = groups_key(parsed if isinstance(parsed, dict) else None)
-            groups_of[attributes] = groups
+            failures.append((version_id, env, hour, p["prediction_id"], PROTECTED, seq))
+            continue
         decisions[(version_id, env, hour, groups, label(p.get("decision")))] += 1
         features = p.get("features")
         if not isinstance(features, dict):
             continue
         for name, bin_ in binners[version_id].bins(features):
             features_count[(version_id, env, hour, name, bin_)] += 1
-    for o in outcomes:
+    for seq, o, leaf, leaf_hash in outcomes:
         matched = completed.get(o["prediction_id"])
         if matched is None:
             continue
-        p = matched
+        p = matched.leaf
         found = versions.by_pair.get(_pair(p))
         if found is None:
             continue
         version_id = found[0]
         env = p["deployment"]["environment"]
         hour = _hour(p["predicted_at"])
-        groups = groups_key(completed_protected.get(p["prediction_id"]))
+        where = (version_id, env, hour, p["prediction_id"])
+        if not _hash_matches(leaf, leaf_hash) or (
+            o.get("prediction_leaf_hash") != matched.leaf_hash.hex()
+        ):
+            failures.append((*where, OUTCOME_LEAF, seq))
+            continue
+        if not _hash_matches(matched.raw, matched.leaf_hash):
+            failures.append((*where, PREDICTION_LEAF, matched.seq))
+            continue
+        attributes, salt = completed_protected.get(p["prediction_id"], (None, None))
+        groups = checked.groups(
+            p.get("protected_attributes_commitment"), attributes, salt
+        )
+        if groups is None:
+            failures.append((*where, PROTECTED, matched.seq))
+            continue
         outcome = label(o.get("outcome"))
         decision = label(p.get("decision"))
         cells.outcomes[(version_id, env, hour, groups, decision, outcome)] += 1
@@ -391,13 +510,31 @@ def cells_add(cells: Cells) -> None:
         "audits_featurecell",
         [(k[0], k[1], at(k[2]), k[3], k[4], n) for k, n in cells.features.items()],
     )
+    if cells.failures:
+        # Found again by a later batch (an outcome of a failed prediction) or a
+        # rebuild: one row per (check, prediction).
+        IntegrityFailure.objects.bulk_create(
+            [
+                IntegrityFailure(
+                    model_version_id=version_id,
+                    environment=env,
+                    hour=at(hour),
+                    prediction_id=uuid.UUID(prediction_id),
+                    failed_check=check,
+                    seq=seq,
+                )
+                for version_id, env, hour, prediction_id, check, seq in cells.failures
+            ],
+            ignore_conflicts=True,
+        )
 
 
-def _entries(start: int, end: int) -> list[tuple[int, bytes, str | None]]:
-    """Predictions and outcomes in ``[start, end)`` with the protected attributes of
-    the predictions (one join, no second lookup)."""
+def _entries(start: int, end: int) -> list[Entry]:
+    """Predictions and outcomes in ``[start, end)`` with their stored leaf hash and
+    the protected attributes and salt of the predictions (one join, no second
+    lookup)."""
     query = (
-        "SELECT e.entry_type, e.leaf, p.attributes{cast} "
+        "SELECT e.seq, e.entry_type, e.leaf, e.leaf_hash, p.attributes{cast}, p.salt "
         "FROM audits_ledgerentry e LEFT JOIN audits_protectedattributes p "
         "ON p.prediction_id = e.entry_id AND e.entry_type = %s "
         "WHERE e.seq >= %s AND e.seq < %s AND e.entry_type IN (%s, %s) ORDER BY e.seq"
@@ -409,7 +546,17 @@ def _entries(start: int, end: int) -> list[tuple[int, bytes, str | None]]:
         with connection.cursor() as cursor:
             cursor.execute(query.format(cast=""), params)
             rows = cursor.fetchall()
-    return [(int(t), bytes(leaf), attributes) for t, leaf, attributes in rows]
+    return [
+        (
+            int(seq),
+            int(t),
+            bytes(leaf),
+            None if leaf_hash is None else bytes(leaf_hash),
+            attributes,
+            None if salt is None else bytes(salt),
+        )
+        for seq, t, leaf, leaf_hash, attributes, salt in rows
+    ]
 
 
 @transaction.atomic
@@ -457,6 +604,7 @@ def rollup_rebuild() -> int:
             "audits_outcomecell",
             "audits_scorecell",
             "audits_featurecell",
+            "audits_integrityfailure",
         ):
             cursor.execute(f"DELETE FROM {table}")
     RollupMark.objects.update_or_create(

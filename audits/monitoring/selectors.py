@@ -10,12 +10,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from django.db.models import QuerySet, Sum
+from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import TruncDay, TruncHour
 
+from audits.ledger.models import Alert
 from audits.monitoring.models import (
     DecisionCell,
     FeatureCell,
+    IntegrityFailure,
     Monitor,
     MonitoringReport,
     OutcomeCell,
@@ -124,6 +126,34 @@ def predictions_in_window(
     return int(total or 0)
 
 
+INTEGRITY_IDS_SHOWN = 10
+
+
+def integrity_failures(
+    *, version_id: int, environment: str, start: datetime, end: datetime
+) -> dict[str, Any]:
+    """The predictions of the window the rollups left out for failing an
+    integrity check: how many (each prediction once), per check, and the ids of
+    the first :data:`INTEGRITY_IDS_SHOWN` in ledger order."""
+    rows = _window(IntegrityFailure, version_id, environment, start, end)
+    by_check = {
+        r["failed_check"]: int(r["total"])
+        for r in rows.values("failed_check")
+        .annotate(total=Count("id"))
+        .order_by("failed_check")
+    }
+    failed = rows.values("prediction_id").distinct().count() if by_check else 0
+    first: list[str] = []
+    # A prediction fails at most one check of each kind: 3 rows per id at most.
+    ordered = rows.order_by("seq", "id").values_list("prediction_id", flat=True)
+    for pid in ordered[: 3 * INTEGRITY_IDS_SHOWN]:
+        if str(pid) not in first:
+            first.append(str(pid))
+        if len(first) == INTEGRITY_IDS_SHOWN:
+            break
+    return {"failed": failed, "by_check": by_check, "prediction_ids": first}
+
+
 def visible_versions(*, user: Any) -> QuerySet[ModelVersion]:
     """Versions of the models ``user`` may see (the registry's scoping)."""
     models = registry_selectors.model_list_for_user(user=user)
@@ -153,3 +183,20 @@ def monitor_list_for_user(*, user: Any) -> QuerySet[Monitor]:
     return Monitor.objects.filter(
         model_version__in=visible_versions(user=user)
     ).select_related("model_version__model")
+
+
+def alert_list_for_user(*, user: Any) -> QuerySet[Alert]:
+    """Alerts of the models ``user`` may see (the registry's scoping)."""
+    return Alert.objects.filter(
+        model__in=registry_selectors.model_list_for_user(user=user)
+    )
+
+
+def alert_get_for_user(*, user: Any, pk: int) -> Alert:
+    """One alert with its model and version; DoesNotExist (a 404) when missing or
+    not visible."""
+    return (
+        alert_list_for_user(user=user)
+        .select_related("model", "model_version")
+        .get(pk=pk)
+    )

@@ -23,12 +23,12 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from audits import services as audit_services
 from audits.integrity import commit as integrity
+from audits.ledger import alerts
 from audits.ledger.models import Alert
 from audits.monitoring import config, drift, fairness, figures, rollup, selectors
 from audits.monitoring.models import (
@@ -49,6 +49,7 @@ logger = logging.getLogger(__name__)
 PERM_CHANGE = "audits.change_monitoring"
 MAX_WINDOW = timedelta(days=366)
 MONITOR_TASK = "audits.monitor_run"
+INTEGRITY_ALERT = "monitoring.integrity"
 EDITABLE = (
     "is_enabled",
     "kinds",
@@ -351,7 +352,7 @@ def monitor_run(
     for kind in monitor.kinds:
         try:
             with transaction.atomic():
-                report, _ = MonitoringReport.objects.get_or_create(
+                report, created = MonitoringReport.objects.get_or_create(
                     monitor=monitor,
                     kind=kind,
                     window_start=start,
@@ -363,6 +364,8 @@ def monitor_run(
                         "config": _report_config(monitor.model_version, monitor),
                     },
                 )
+                if created:
+                    integrity.record_commit(report)
         except IntegrityError:  # a concurrent run created it
             report = MonitoringReport.objects.get(
                 monitor=monitor,
@@ -427,10 +430,6 @@ def report_run(*, report_id: int) -> MonitoringReport:
 # --- computing ----------------------------------------------------------------------
 
 
-def _attrs(groups: str) -> dict[str, str]:
-    return json.loads(groups) if groups else {}
-
-
 def fairness_cells(
     decisions: Sequence[tuple[str, str, int]],
     outcomes: Sequence[tuple[str, str, str, int]],
@@ -454,7 +453,7 @@ def fairness_cells(
         if decision == "":
             undecided += n
             continue
-        values = _attrs(groups)
+        values = rollup.groups_values(groups)
         base = {a: values.get(a) for a in attributes}
         d = 1 if decision in good_decisions else 0
         left = n
@@ -470,13 +469,16 @@ def fairness_cells(
 
 
 def _counts(frame: pd.DataFrame, attributes: Sequence[str]) -> dict[str, Any]:
-    """{"overall": {n, approved}, "by_group": {attr: {group: {n, approved}}}}."""
+    """{"overall": {n, approved}, "by_group": {attr: {group: {n, approved}}},
+    "missing": {attr: {n, approved}}}: the same groups as fairness.approval_drift's
+    current window (a missing value is never a group of its own)."""
     out: dict[str, Any] = {
         "overall": {
             "n": int(frame["n"].sum()),
             "approved": int((frame["n"] * frame["decision"]).sum()),
         },
         "by_group": {},
+        "missing": {},
     }
     for attr in attributes:
         groups: dict[str, dict[str, int]] = {}
@@ -486,6 +488,11 @@ def _counts(frame: pd.DataFrame, attributes: Sequence[str]) -> dict[str, Any]:
                 "approved": int((part["n"] * part["decision"]).sum()),
             }
         out["by_group"][attr] = groups
+        absent = frame[frame[attr].isna()]
+        out["missing"][attr] = {
+            "n": int(absent["n"].sum()),
+            "approved": int((absent["n"] * absent["decision"]).sum()),
+        }
     return out
 
 
@@ -511,7 +518,7 @@ def _series(
     for period, groups, decision, n in rows:
         if decision == "":
             continue
-        values = _attrs(groups)
+        values = rollup.groups_values(groups)
         for attr in cfg["protected_attributes"]:
             group = values.get(attr)
             if group is None:
@@ -674,6 +681,10 @@ def _compute(report: MonitoringReport) -> None:
         report.metrics = result
         breaches += result["breaches"]
     report.breaches = breaches
+    report.metrics = {
+        **(report.metrics or {}),
+        "integrity": selectors.integrity_failures(**window),
+    }
 
 
 # --- breaches -----------------------------------------------------------------------
@@ -699,54 +710,26 @@ def alert_raise(
     message: str,
     details: dict[str, Any],
     severity: str = "high",
+    report: MonitoringReport | None = None,
 ) -> tuple[Alert, bool]:
     """The open alert of ``kind`` for the version, counted once more, or a new one.
 
     Returns (alert, created). Deduplicated by the one-open-alert constraint, so a
-    breach that persists over many windows is one alert with many occurrences."""
-    now = timezone.now()
-    model = version.model
-    updated = Alert.objects.filter(
+    breach that persists over many windows is one alert with many occurrences;
+    each occurrence is an insert-only row with this ``message`` and ``details``
+    and the ``report`` that saw it (the alert row shows the latest)."""
+    raised = alerts.alert_occurrence_record(
         kind=kind,
-        model=model,
+        model_id=version.model_id,
         environment=environment,
-        model_version=version,
-        is_open=True,
-    ).update(occurrences=F("occurrences") + 1, last_seen_at=now, details=details)
-    if updated:
-        alert = Alert.objects.get(
-            kind=kind,
-            model=model,
-            environment=environment,
-            model_version=version,
-            is_open=True,
-        )
-        integrity.record_commit(alert)
-        return alert, False
-    try:
-        with transaction.atomic():
-            alert = Alert.objects.create(
-                kind=kind,
-                severity=severity,
-                model=model,
-                environment=environment,
-                model_version=version,
-                message=message,
-                details=details,
-                first_seen_at=now,
-                last_seen_at=now,
-            )
-            integrity.record_commit(alert)
-    except IntegrityError:  # raised concurrently: count it on that one
-        return alert_raise(
-            kind=kind,
-            version=version,
-            environment=environment,
-            message=message,
-            details=details,
-            severity=severity,
-        )
-    return alert, True
+        version_id=version.pk,
+        message=message,
+        details=details,
+        severity=severity,
+        now=timezone.now(),
+        report_id=report.pk if report is not None else None,
+    )
+    return raised.alert, raised.created
 
 
 def _summary(breaches: Sequence[Mapping[str, Any]]) -> str:
@@ -758,6 +741,40 @@ def _summary(breaches: Sequence[Mapping[str, Any]]) -> str:
         parts.append(f"{b.get('metric')} {where}: {shown}")
     more = f" (+{len(breaches) - 5} more)" if len(breaches) > 5 else ""
     return "; ".join(parts) + more
+
+
+def _integrity_alert(report: MonitoringReport, source: Mapping[str, Any]) -> None:
+    """An alert when the report's window holds predictions left out for failing an
+    integrity check (their protected attributes, their leaf or their outcome)."""
+    integrity = (report.metrics or {}).get("integrity") or {}
+    failed = int(integrity.get("failed") or 0)
+    if not failed:
+        return
+    version = report.model_version
+    ids = list(integrity.get("prediction_ids") or [])
+    shown = ", ".join(ids[:5]) + (" …" if failed > 5 else "")
+    alert, created = alert_raise(
+        kind=INTEGRITY_ALERT,
+        version=version,
+        environment=report.environment,
+        message=(
+            f"{failed} prediction{'' if failed == 1 else 's'} of {version} in "
+            f"{report.environment} between {report.window_start:%Y-%m-%d %H:%M} and "
+            f"{report.window_end:%Y-%m-%d %H:%M} UTC failed an integrity check and "
+            f"{'was' if failed == 1 else 'were'} left out of the "
+            f"{report.get_kind_display().lower()} report: {shown}"
+        ),
+        details={**source, **integrity},
+        report=report,
+    )
+    if created:
+        transaction.on_commit(lambda: _enqueue_alert(alert.pk))
+        audit_services.audit_event_record(
+            actor=None,
+            event_type="audits.monitoring.integrity_failed",
+            obj=alert,
+            payload={**source, "kind": report.kind, "failed": failed},
+        )
 
 
 def _act(report: MonitoringReport) -> None:
@@ -783,9 +800,11 @@ def _act(report: MonitoringReport) -> None:
             ),
             details=source,
             severity="medium",
+            report=report,
         )
         if created:
             transaction.on_commit(lambda: _enqueue_alert(alert.pk))
+    _integrity_alert(report, source)
     if not report.breaches:
         return
     action = monitor.action_on_breach if monitor else "alert"
@@ -800,6 +819,7 @@ def _act(report: MonitoringReport) -> None:
         environment=report.environment,
         message=message,
         details={**source, "breaches": report.breaches[:20], "action": action},
+        report=report,
     )
     if not created:
         return

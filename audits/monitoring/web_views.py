@@ -19,7 +19,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, F, QuerySet, Window
+from django.db.models import Count, F, Prefetch, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -27,10 +27,11 @@ from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
 
-from audits.ledger.models import Alert
-from audits.monitoring import config, figures, selectors, services
+from audits.ledger.models import Alert, AlertOccurrence
+from audits.monitoring import config, fairness, figures, selectors, services
 from audits.monitoring.models import (
     BreachAction,
+    IntegrityCheck,
     Monitor,
     MonitoringReport,
     ReportKind,
@@ -40,15 +41,16 @@ from audits.monitoring.models import (
 from governance.choices import RequestState
 from governance.models import ReleaseRequest
 from governance.views import page
-from registry import selectors as registry_selectors
 from registry.models import ModelVersion
 
 PERM_VIEW = "audits.view_monitoringreport"
 PERM_ALERTS = "audits.view_alert"
 PERM_CHANGE = services.PERM_CHANGE
 OPEN_ALERTS_SHOWN = 50
+OCCURRENCES_SHOWN = 5
+ALERT_OCCURRENCES_SHOWN = 500
 REPORTS_SHOWN = 100
-PAGE_CACHE_VERSION = 1
+PAGE_CACHE_VERSION = 2
 PAGE_CACHE_SECONDS = 24 * 3600
 DASH = "—"
 
@@ -193,9 +195,7 @@ def _latest_reports(
 
 
 def _open_alerts(user: Any) -> QuerySet[Alert]:
-    return Alert.objects.filter(
-        is_open=True, model__in=registry_selectors.model_list_for_user(user=user)
-    )
+    return selectors.alert_list_for_user(user=user).filter(is_open=True)
 
 
 def _monitor_rows(user: Any, monitors: Sequence[Monitor]) -> list[MonitorRow]:
@@ -244,6 +244,15 @@ def monitoring(request: HttpRequest) -> HttpResponse:
         list(
             _open_alerts(user)
             .select_related("model", "model_version")
+            .prefetch_related(
+                Prefetch(
+                    "occurrence_records",
+                    queryset=AlertOccurrence.objects.order_by("-occurred_at", "-id")[
+                        :OCCURRENCES_SHOWN
+                    ],
+                    to_attr="latest_occurrences",
+                )
+            )
             .order_by("-last_seen_at", "-id")[:OPEN_ALERTS_SHOWN]
         )
         if can_see_alerts
@@ -261,6 +270,50 @@ def monitoring(request: HttpRequest) -> HttpResponse:
             "can_change": user.has_perm(PERM_CHANGE),
             "alerts": alerts,
             "alerts_shown": OPEN_ALERTS_SHOWN,
+        },
+    )
+
+
+# --- One alert --------------------------------------------------------------------
+
+
+def _occurrence_breaches(details: Any) -> list[str]:
+    breaches = details.get("breaches") if isinstance(details, Mapping) else None
+    return [_breach_message(b) for b in breaches or []]
+
+
+@page
+@require_GET
+def alert(request: HttpRequest, pk: int) -> HttpResponse:
+    """One alert and every occurrence of it, each with its own message and
+    breaches (the alert row shows only the latest)."""
+    user: Any = request.user
+    _require_view(user)
+    if not user.has_perm(PERM_ALERTS):
+        raise PermissionDenied("Your role may not see alerts.")
+    try:
+        found = selectors.alert_get_for_user(user=user, pk=pk)
+    except Alert.DoesNotExist:
+        raise Http404 from None
+    occurrences = list(
+        found.occurrence_records.select_related("report").order_by(
+            "-occurred_at", "-id"
+        )[:ALERT_OCCURRENCES_SHOWN]
+    )
+    return render(
+        request,
+        "audits/alert.html",
+        {
+            "alert": found,
+            "occurrences": [
+                {
+                    "occurrence": o,
+                    "breaches": _occurrence_breaches(o.details),
+                }
+                for o in occurrences
+            ],
+            "recorded": found.occurrence_records.count(),
+            "shown": ALERT_OCCURRENCES_SHOWN,
         },
     )
 
@@ -292,17 +345,57 @@ def _group_row(group: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _attribute_table(key: str, entry: Mapping[str, Any]) -> dict[str, Any]:
+def _missing_row(entry: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The (missing) group's row: counts only. Reports computed before the row
+    existed give their ``missing_n``."""
+    missing = entry.get("missing")
+    n = (missing or {}).get("n", entry.get("missing_n") or 0)
+    if not n:
+        return None
+    return {
+        "group": fairness.MISSING,
+        "n": n,
+        "approved": (missing or {}).get("approved", DASH),
+        "selection_rate": _pct((missing or {}).get("selection_rate")),
+        "status": "not_assessed",
+        "note": (missing or {}).get("note")
+        or "Predictions without a value of this attribute: shown, never assessed.",
+    }
+
+
+def _attribute_table(
+    key: str, entry: Mapping[str, Any], min_samples: int
+) -> dict[str, Any]:
     return {
         "key": key,
         "reference": entry.get("reference"),
         "reference_source": entry.get("reference_source"),
         "note": entry.get("note"),
-        "missing_n": entry.get("missing_n") or 0,
+        "missing": _missing_row(entry),
         "dpd": _num(entry.get("demographic_parity_difference")),
         "dpr": _num(entry.get("demographic_parity_ratio")),
         "eod": _num(entry.get("equalized_odds_difference")),
         "groups": [_group_row(g) for g in entry.get("groups") or []],
+        "min_samples": min_samples,
+        "dpd_left_out": list(entry.get("insufficient_groups") or []),
+        "eod_left_out": entry.get("eod_left_out_groups"),
+    }
+
+
+def _integrity(report: MonitoringReport) -> dict[str, Any] | None:
+    """What the report says of its inputs' integrity checks; None for a report
+    computed before the rollups checked their inputs."""
+    found = (report.metrics or {}).get("integrity")
+    if not isinstance(found, Mapping):
+        return None
+    labels = dict(IntegrityCheck.choices)
+    return {
+        "failed": int(found.get("failed") or 0),
+        "by_check": [
+            (labels.get(check, check), n)
+            for check, n in sorted((found.get("by_check") or {}).items())
+        ],
+        "prediction_ids": list(found.get("prediction_ids") or []),
     }
 
 
@@ -319,6 +412,7 @@ def _drift_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "relative_change": _signed_pct(row.get("relative_change")),
             "p_value": _p_value(row.get("p_value")),
             "status": row.get("status", ""),
+            "status_label": str(row.get("status", "")).replace("_", " ").capitalize(),
             "message": row.get("message", ""),
         }
         for row in rows
@@ -370,6 +464,11 @@ def _fairness_context(report: MonitoringReport) -> dict[str, Any]:
     approval = metrics.get("approval_drift")
     overall = (fair or {}).get("overall") or {}
     previous = (approval or {}).get("previous_window") or {}
+    min_samples = int(
+        ((fair or {}).get("parameters") or {}).get("min_samples")
+        or (report.config or {}).get("min_samples")
+        or 30
+    )
     return {
         "undecided": metrics.get("undecided") or 0,
         "attributes": list(metrics.get("attributes") or []),
@@ -385,9 +484,10 @@ def _fairness_context(report: MonitoringReport) -> dict[str, Any]:
             "precision": _pct(overall.get("precision")),
         },
         "tables": [
-            _attribute_table(key, entry)
+            _attribute_table(key, entry, min_samples)
             for key, entry in ((fair or {}).get("by_attribute") or {}).items()
         ],
+        "min_samples": min_samples,
         "approval": approval,
         "drift_tables": [
             {
@@ -522,6 +622,7 @@ def report(request: HttpRequest, pk: int) -> HttpResponse:
         "version": found.model_version,
         "model": found.model_version.model,
         "breaches": [_breach_message(b) for b in found.breaches or []],
+        "integrity": _integrity(found),
     }
     if found.status == ReportStatus.DONE:
         context["data"] = _kind_context(found)

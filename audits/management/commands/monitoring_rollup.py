@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from audits.monitoring import rollup
+from audits.monitoring.models import IntegrityFailure
 
 
 class Command(BaseCommand):
@@ -30,4 +31,9 @@ class Command(BaseCommand):
         else:
             counted = rollup.rollup_catch_up()
         elapsed = time.monotonic() - started
-        self.stdout.write(f"counted {counted} entries in {elapsed:.1f} s")
+        failed = IntegrityFailure.objects.values("prediction_id").distinct().count()
+        self.stdout.write(
+            f"counted {counted} entries in {elapsed:.1f} s; {failed} "
+            f"prediction{'' if failed == 1 else 's'} left out for failing an "
+            "integrity check (ledger_fsck names the entries)"
+        )

@@ -157,6 +157,10 @@ def test_period_pack_reads_back_with_volume_alerts_signers_and_manifest(
     assert [(a["id"], a["kind"], a["open"]) for a in alerts] == [
         (alert.pk, "monitoring.fairness", True)
     ]
+    # with its one occurrence, from the later report
+    assert [(o["report"], o["message"]) for o in alerts[0]["occurrence_log"]] == [
+        (reports[1]["id"], alert.message)
+    ]
     approvals = source(content, "approvals.json")
     assert [(r["label"], r["state"], r["version"]) for r in approvals["requests"]] == [
         (f"RR-{period.scenario.approval.pk}", "approved", "1.0.0")
@@ -211,6 +215,7 @@ def test_period_pack_reads_back_with_volume_alerts_signers_and_manifest(
     # each kind of breach explained once, under its table
     words = " ".join(text.split())
     metrics = {b["metric"] for b in breaches}
+    assert words.count("Every input matched the ledger.") == len(reports) == 2
     assert words.count("it is not a finding of discrimination.") == ("air" in metrics)
     assert words.count("An approval rate breaches when it moves by at least") == (
         "approval_rate" in metrics

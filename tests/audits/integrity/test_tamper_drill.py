@@ -35,7 +35,6 @@ from django.utils import timezone
 from audits import services as audit_services
 from audits import trail as trail_selectors
 from audits.evidence import services as evidence_services
-from audits.integrity import commit as integrity
 from audits.integrity import fsck, inventory, verify
 from audits.integrity.models import RecordCommitment
 from audits.ledger import governance as ledger_governance
@@ -118,14 +117,13 @@ def world(
         period_end=now,
     )
     with transaction.atomic():
-        alert = Alert.objects.create(
+        alert, _ = monitoring_services.alert_raise(
             kind="drill",
-            model=version.model,
+            version=version,
             environment="production",
-            model_version=version,
             message="A drill alert.",
+            details={"drill": True},
         )
-        integrity.record_commit(alert)
     _sequence()
     return World(with_outcome, finding, gate.record, refusal, report, alert)
 
@@ -192,6 +190,7 @@ FORGERIES: dict[str, tuple[str, str]] = {
         "predictions = coalesce(predictions, 0) + 1",
     ),
     "alert": ("audits.Alert", "message = 'Nothing to see.'"),
+    "alert-occurrence": ("audits.AlertOccurrence", "message = 'Nothing to see.'"),
     "evidence-pack": (
         "audits.EvidencePack",
         "period_start = period_start + interval '1 hour'",

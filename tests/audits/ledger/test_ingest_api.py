@@ -171,8 +171,9 @@ def test_batch_is_queued_with_a_receipt_per_record(
         ],
     }
     # the new version is not deployed, so the batch also raised a shadow alert,
-    # whose audit event is a governance leaf of its own
-    assert snapshot() == grew(before, keys=3, queue=3, alerts=1, events=1)
+    # whose audit event is a governance leaf of its own, and the alert and its
+    # occurrence are record leaves (issue 13): 2 predictions + 3 governance leaves
+    assert snapshot() == grew(before, keys=5, queue=5, alerts=1, events=1)
     for record in batch:
         key = keys[record["prediction_id"]]
         row = LedgerQueue.objects.get(entry_id=key.entry_id)
@@ -257,7 +258,8 @@ def test_same_batch_five_times_writes_one_set_of_rows_d1(scorer: APIClient) -> N
     assert [(b["accepted"], b["duplicates"]) for b in bodies] == [(3, 0)] + [(0, 3)] * 4
     assert all(b["records"] == bodies[0]["records"] for b in bodies)
     # and one set of rows; the shadow alert counted three predictions, not fifteen
-    assert snapshot() == grew(before, keys=4, queue=4, protected=1, alerts=1, events=1)
+    # (+2: the shadow alert and its occurrence as record leaves, issue 13)
+    assert snapshot() == grew(before, keys=6, queue=6, protected=1, alerts=1, events=1)
     assert Alert.objects.get().occurrences == 3
 
 
@@ -1000,6 +1002,26 @@ def test_predictions_of_an_undeployed_version_are_shadow_and_raise_one_alert(
             "environment": "production",
             "count": 3,
         },
+    )
+    # and each batch is an occurrence of its own, with its own message
+    assert [
+        (o.count, o.message)
+        for o in alert.occurrence_records.order_by("occurred_at", "id")
+    ] == [
+        (
+            3,
+            "3 predictions in production came from a version that is not the "
+            "approved, deployed one.",
+        ),
+        (
+            2,
+            "2 predictions in production came from a version that is not the "
+            "approved, deployed one.",
+        ),
+    ]
+    assert alert.message == (
+        "2 predictions in production came from a version that is not the "
+        "approved, deployed one."
     )
 
 

@@ -303,8 +303,15 @@ def test_scheduled_monitor_runs_on_beat_and_a_worker_and_stores_its_reports(
             "approval_drift",
             "series",
             "baseline_approval_rate",
+            "integrity",
         }
-        assert set(metrics["drift"]) == {"features", "breaches", "watch", "settings"}
+        assert set(metrics["drift"]) == {
+            "features",
+            "breaches",
+            "watch",
+            "settings",
+            "integrity",
+        }
         assert set(metrics["performance"]) == {
             "n",
             "positives",
@@ -316,6 +323,12 @@ def test_scheduled_monitor_runs_on_beat_and_a_worker_and_stores_its_reports(
             "changes",
             "status",
             "breaches",
+            "integrity",
+        }
+        # and every input passed its integrity check
+        assert {kind: m["integrity"] for kind, m in metrics.items()} == {
+            kind: {"failed": 0, "by_check": {}, "prediction_ids": []}
+            for kind in ("fairness", "drift", "performance")
         }
         # and the metrics were computed from those predictions' rollups
         current = metrics["fairness"]["approval_drift"]["current"]

@@ -975,7 +975,18 @@ def test_hmda_drift_equals_numpy_on_raw_rows(hmda_raw: pd.DataFrame) -> None:
             got = result["current"]["by_group"][attribute][label]
             assert (got["n"], got["approved"]) == (row["size"], row["sum"])
             assert close(got["rate"], row["sum"] / row["size"])
+    for row in [*result["vs_baseline"], *result["vs_previous"]]:
+        if row["group"] == fairness.MISSING:
+            # the predictions without a value: counted, never assessed
+            missing = int(current_raw[row["scope"]].isna().sum())
+            assert (row["n"], row["status"], row["p_value"]) == (
+                missing,
+                "not_assessed",
+                None,
+            )
     for row in result["vs_baseline"]:
+        if row["group"] == fairness.MISSING:
+            continue
         if row["group"] == "Gone":
             assert (row["n"], row["status"]) == (0, "insufficient")
             continue
@@ -1003,9 +1014,15 @@ def test_hmda_drift_equals_numpy_on_raw_rows(hmda_raw: pd.DataFrame) -> None:
         ("race", "Gone"),
         ("race", "Other/not provided"),
         ("race", "White"),
+        ("race", fairness.MISSING),
     ]
-    assert len(result["vs_previous"]) == 1 + 4 + 3
+    assert len(result["vs_previous"]) == 1 + 4 + 3 + 1
+    assert [
+        r["scope"] for r in result["vs_previous"] if r["group"] == fairness.MISSING
+    ] == ["race"]
     for row in result["vs_previous"]:
+        if row["group"] == fairness.MISSING:
+            continue
         mask_now = (
             np.ones(len(current_raw), dtype=bool)
             if row["scope"] == "overall"

@@ -18,6 +18,7 @@ from django.core import mail
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from audits.ledger import merkle
 from audits.ledger.models import Alert
 from audits.models import AuditEvent
 from audits.monitoring import config, rollup, services
@@ -367,10 +368,11 @@ def test_missing_values_and_unknown_categories_have_their_own_bins(
         )
 
     # when
+    boat, car = leaf({"purpose": "boat"}), leaf({"amount": 3000, "purpose": "car"})
     cells = rollup.count_entries(
         [
-            (1, leaf({"purpose": "boat"}), None),
-            (1, leaf({"amount": 3000, "purpose": "car"}), None),
+            (0, 1, boat, merkle.leaf_hash(boat), None, None),
+            (1, 1, car, merkle.leaf_hash(car), None, None),
         ]
     )
     # then

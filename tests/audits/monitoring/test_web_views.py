@@ -222,10 +222,18 @@ def test_overview_query_count_does_not_grow_with_monitors(
 ) -> None:
     _login(client, risk_officer)
     url = reverse("audits:monitoring")
+    version = fairness_report.model_version
+    # (an open alert costs one query for the latest occurrences of all alerts)
+    services.alert_raise(
+        kind="monitoring.fairness",
+        version=version,
+        environment="production",
+        message="Fairness breach",
+        details={},
+    )
     with CaptureQueriesContext(connection) as one_monitor:
         client.get(url)
     # given a second monitored environment with a report and an alert
-    version = fairness_report.model_version
     staging = services.monitor_ensure(version=version, environment="staging")
     _report(staging, "drift", metrics=drift_metrics())
     Alert.objects.create(
@@ -239,7 +247,7 @@ def test_overview_query_count_does_not_grow_with_monitors(
     with CaptureQueriesContext(connection) as two_monitors:
         response = client.get(url)
     assert response.content.decode().count('id="monitor-') == 2
-    assert len(two_monitors) == len(one_monitor) <= 10
+    assert len(two_monitors) == len(one_monitor) <= 11
 
 
 def test_overview_links_the_newest_report_of_each_kind_and_environment(
