@@ -308,12 +308,17 @@ def test_fsck_finds_the_log_behind_the_witness_after_a_tail_truncation(
     # then
     assert report.errors == [
         {
+            "seq": 25,
+            "problem": "entries 25..39 are missing "
+            "(shown by the witnessed checkpoint of size 40)",
+        },
+        {
             "checkpoint_size": 40,
             "problem": "log behind the witnessed checkpoint (size 40)",
-        }
+        },
     ]
     assert (report.entries, report.first_bad_checkpoint_size) == (25, 40)
-    assert report.first_divergent_seq == 40
+    assert report.first_divergent_seq == 25
     assert (status.behind, status.witness_size, status.database_size) == (
         True,
         40,
