@@ -15,7 +15,7 @@ from typing import Any
 # Imported with the URLconf, not on the first PDF: the import alone takes about a
 # second, which would otherwise fall on the first user's download.
 import weasyprint
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -26,7 +26,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audits import trail as trail_selectors
-from audits.ledger import records
+from audits.ledger import integrity, records
 from audits.ledger.models import EntryType
 from audits.services import actor_display_name
 from governance.choices import TokenScope
@@ -202,6 +202,14 @@ _ERROR = {
     },
     "required": ["detail", "code", "errors"],
 }
+_INTEGRITY_ERROR = {
+    "type": "object",
+    "properties": {
+        **_ERROR["properties"],
+        "first_missing_seq": {"type": ["integer", "null"]},
+    },
+    "required": ["detail", "code", "errors", "first_missing_seq"],
+}
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 _RECORD = {
     "type": "object",
@@ -283,6 +291,14 @@ _ERRORS = {
         "without the audit:read scope",
     ),
     404: OpenApiResponse(_ERROR, description="No prediction with this id"),
+    409: OpenApiResponse(
+        _INTEGRITY_ERROR,
+        description="ledger_integrity: the stored ledger cannot back its signed "
+        "checkpoint (stored hashes or entries missing, or the witness or signer "
+        "state is ahead of it or disagrees); nothing is shown as proven. "
+        "first_missing_seq names the first missing entry when known. Run "
+        "manage.py ledger_fsck.",
+    ),
 }
 
 
@@ -297,9 +313,19 @@ class _TrailApi(APIView):
     def trail(
         self, request: Request, prediction_id: uuid.UUID
     ) -> trail_selectors.Trail:
-        return trail_selectors.prediction_trail(
-            user=request.user, prediction_id=prediction_id
-        )
+        try:
+            return trail_selectors.prediction_trail(
+                user=request.user, prediction_id=prediction_id
+            )
+        except Http404:
+            integrity.check_entry_missing(prediction_id)
+            raise
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, integrity.LedgerIntegrityError):
+            # The shape of ADR 0010 plus the first missing seq, for clients.
+            return Response(exc.as_dict(), status=409)
+        return super().handle_exception(exc)
 
 
 class PredictionTrailApi(_TrailApi):
@@ -381,7 +407,10 @@ class PredictionProofApi(_TrailApi):
             ),
             **_ERRORS,
             409: OpenApiResponse(
-                _ERROR, description="Not yet under a signed checkpoint; retry"
+                {"anyOf": [_ERROR, _INTEGRITY_ERROR]},
+                description="not_yet_sequenced: not yet under a signed checkpoint; "
+                "retry. ledger_integrity: the stored ledger cannot back its "
+                "checkpoint (see the trail).",
             ),
         },
         tags=["ledger"],
