@@ -20,13 +20,16 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audits import trail as trail_selectors
-from audits.ledger import integrity, records
+from audits.ledger import integrity, proofs, records, tree
+from audits.ledger import services as ledger_services
 from audits.ledger.models import EntryType
 from audits.services import actor_display_name
 from governance.choices import TokenScope
@@ -399,12 +402,27 @@ class PredictionProofApi(_TrailApi):
         description=(
             "A C2SP tlog-proof@v1 bundle: the leaf bytes (extra line, base64), the "
             "index, the inclusion path and the signed checkpoint. Verify it with "
-            "`python -m audits.ledger.verify BUNDLE --public-key KEY.pem`."
+            "`python -m audits.ledger.verify BUNDLE --public-key KEY.pem`. With "
+            "`since=<size>`, the consistency proof from that size to the same "
+            "checkpoint instead, in the tlog-witness add-checkpoint body format "
+            "(`old <size>`, the proof, a blank line, the signed checkpoint): give "
+            "it to the verifier with `--consistency` beside `--trusted-checkpoint`."
         ),
+        parameters=[
+            OpenApiParameter(
+                "since",
+                int,
+                description="A checkpoint size you trust; answers the consistency "
+                "proof from it (400 when larger than the latest checkpoint).",
+            )
+        ],
         responses={
             (200, "text/plain"): OpenApiResponse(
-                OpenApiTypes.STR, description="The bundle (attachment)"
+                OpenApiTypes.STR,
+                description="The bundle, or with since the consistency proof "
+                "(attachment)",
             ),
+            400: OpenApiResponse(_ERROR, description="since is not a size"),
             **_ERRORS,
             409: OpenApiResponse(
                 {"anyOf": [_ERROR, _INTEGRITY_ERROR]},
@@ -416,6 +434,9 @@ class PredictionProofApi(_TrailApi):
         tags=["ledger"],
     )
     def get(self, request: Request, prediction_id: uuid.UUID) -> HttpResponse:
+        query = ProofQueryInputSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        since = query.validated_data.get("since")
         trail = self.trail(request, prediction_id)
         bundle = trail_selectors.trail_proof_bundle(trail)
         if bundle is None:
@@ -428,11 +449,41 @@ class PredictionProofApi(_TrailApi):
                 },
                 status=409,
             )
+        filename = f"prediction-{prediction_id}.tlog-proof"
+        if since is not None:
+            assert trail.checkpoint is not None
+            bundle = _consistency(since, trail.checkpoint)
+            filename = f"prediction-{prediction_id}.since-{since}.tlog-consistency"
         trail_selectors.trail_view_record(
             actor=request.user, trail=trail, view_format="proof"
         )
         response = HttpResponse(bundle, content_type="text/plain; charset=utf-8")
-        response["Content-Disposition"] = (
-            f'attachment; filename="prediction-{prediction_id}.tlog-proof"'
-        )
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
+
+
+class ProofQueryInputSerializer(serializers.Serializer):
+    since = serializers.IntegerField(min_value=0, required=False)
+
+
+def _consistency(since: int, checkpoint: trail_selectors.CheckpointView) -> str:
+    """The consistency companion from size ``since`` to the trail's checkpoint."""
+    if since > checkpoint.size:
+        raise ValidationError(
+            {
+                "since": [
+                    f"The latest checkpoint has size {checkpoint.size}; since "
+                    "cannot be larger."
+                ]
+            }
+        )
+    keys = set(tree.consistency_keys(since, checkpoint.size))
+    stored = ledger_services.stored_hashes(keys)
+    missing = keys - set(stored)
+    if missing:
+        raise integrity.missing_hashes(missing, checkpoint.size)
+    return proofs.format_consistency(
+        old_size=since,
+        proof=tree.consistency_proof(since, checkpoint.size, stored),
+        note=checkpoint.note,
+    )
