@@ -19,9 +19,10 @@ trail's JSON; or ``--witness-dir``: the witness's directory, whose latest note i
 trusted and whose ``checkpoints/<size>.note`` are compared by size) must be
 extended consistently by the bundle's checkpoint:
 
-* a smaller tree than a trusted one is refused (the log was rolled back), unless
-  the witness holds exactly that checkpoint;
-* the same size with another root is refused (the log forked);
+* a smaller tree than a trusted one is refused (the log was rolled back; the
+  message says when the witness held that smaller checkpoint too);
+* the same size with another root is refused (the log forked), also for any
+  size the witness holds;
 * a larger tree needs a consistency proof from the trusted size
   (``--consistency``: the file ``GET …/proof?since=<size>`` gives, in the c2sp.org
   tlog-witness add-checkpoint body format: ``old <size>``, the proof hashes in
@@ -325,7 +326,7 @@ class Extension:
 
     source: str
     size: int
-    how: str  # "same checkpoint", "witnessed", "consistency proof"
+    how: str  # "same checkpoint" or "consistency proof"
 
 
 def parse_consistency(text: str) -> tuple[int, tuple[bytes, ...], str]:
@@ -361,24 +362,29 @@ def check_extension(
     if base.origin != result.origin:
         raise Invalid(f"{source} is for {base.origin!r}, not {result.origin!r}")
     known = trusted.known.get(result.size)
-    if known is not None:
-        if known != result.root:
+    if known is not None and known != result.root:
+        raise Invalid(
+            f"the proof's checkpoint (size {result.size}) has another root than "
+            f"{source} of that size: the log forked"
+        )
+    if result.size < base.size:
+        held = (
+            f" (it held size {result.size} too: the entry was logged, but the log "
+            "that served this proof is behind)"
+            if known is not None
+            else ""
+        )
+        raise Invalid(
+            f"the proof's checkpoint (size {result.size}) is older than {source} "
+            f"(size {base.size}): the log was rolled back{held}"
+        )
+    if result.size == base.size:
+        if result.root != base.root:
             raise Invalid(
                 f"the proof's checkpoint (size {result.size}) has another root than "
                 f"{source} of that size: the log forked"
             )
-        how = "same checkpoint" if result.size == base.size else "witnessed"
-        return Extension(source, result.size, how)
-    if result.size < base.size:
-        raise Invalid(
-            f"the proof's checkpoint (size {result.size}) is older than {source} "
-            f"(size {base.size}): the log was rolled back"
-        )
-    if result.size == base.size:
-        raise Invalid(
-            f"the proof's checkpoint has another root than {source} of the same "
-            f"size {base.size}: the log forked"
-        )
+        return Extension(source, result.size, "same checkpoint")
     fetch = (
         f"download the proof again with ?since={base.size} and pass it with "
         "--consistency"

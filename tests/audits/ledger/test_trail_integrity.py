@@ -9,11 +9,15 @@ prediction sequenced; then 100 more entries under a later checkpoint.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from django.test import Client
 
 from audits.ledger import checkpoint, services, witness
@@ -35,6 +39,7 @@ from tests.audits.test_trail import (  # noqa: F401 (fixtures)
 )
 from tests.conftest import client_for
 
+ROOT = Path(__file__).resolve().parents[3]
 MORE = 100
 ADVICE = "Run manage.py ledger_fsck for the full report and contact the administrator."
 
@@ -231,3 +236,164 @@ def test_the_integrity_answers_keep_the_permission_checks(
     client.force_login(developer)
     assert client.get(page_url()).status_code == 403
     assert client_for(developer).get(trail_url()).status_code == 403
+
+
+# --- Offline: the verifier given a checkpoint trusted earlier -----------------------
+
+
+def _verifier(tmp_path: Path, ledger_key: Any, *args: str) -> tuple[int, str, str]:
+    (tmp_path / "key.pem").write_bytes(
+        ledger_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tools" / "verify_ledger_proof.py"),
+            *args,
+            "--public-key",
+            str(tmp_path / "key.pem"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    return result.returncode, result.stdout, result.stderr
+
+
+def test_a_newer_checkpoint_verifies_with_the_consistency_proof_since_the_trusted(
+    anchored: tuple[int, int], auditor: Any, ledger_key: Any, tmp_path: Path
+) -> None:
+    # given: the auditor trusted the first checkpoint; the ledger has grown since
+    first, second = anchored
+    (tmp_path / "trusted.note").write_text(
+        LedgerCheckpoint.objects.get(size=first).note
+    )
+    client = client_for(auditor)
+    (tmp_path / "p.tlog-proof").write_bytes(
+        client.get(trail_url(suffix="proof")).content
+    )
+    # when: without, then with the consistency proof from the trusted size
+    without = _verifier(
+        tmp_path,
+        ledger_key,
+        str(tmp_path / "p.tlog-proof"),
+        "--trusted-checkpoint",
+        str(tmp_path / "trusted.note"),
+    )
+    response = client.get(trail_url(suffix="proof"), {"since": first})
+    (tmp_path / "c").write_bytes(response.content)
+    with_proof = _verifier(
+        tmp_path,
+        ledger_key,
+        str(tmp_path / "p.tlog-proof"),
+        "--trusted-checkpoint",
+        str(tmp_path / "trusted.note"),
+        "--consistency",
+        str(tmp_path / "c"),
+    )
+    # then
+    assert without == (
+        3,
+        f"INCOMPLETE: the proof's checkpoint (size {second}) is newer than the "
+        f"trusted checkpoint (size {first}); a consistency proof from size {first} "
+        f"is needed: download the proof again with ?since={first} and pass it with "
+        "--consistency\n",
+        "",
+    )
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == (
+        f'attachment; filename="prediction-{PREDICTION_ID}.since-{first}'
+        '.tlog-consistency"'
+    )
+    assert response.content.decode().startswith(f"old {first}\n")
+    assert response.content.decode().endswith(
+        LedgerCheckpoint.objects.get(size=second).note
+    )
+    code, out, err = with_proof
+    assert (code, err) == (0, "")
+    assert out.splitlines()[-1] == (
+        f"  extends    the trusted checkpoint (size {first}): consistency proof "
+        f"{first} -> {second} verified"
+    )
+
+
+def test_since_must_be_a_size_up_to_the_latest_checkpoint(
+    anchored: tuple[int, int], auditor: Any
+) -> None:
+    client = client_for(auditor)
+    for since, message in [
+        ("abc", "A valid integer is required."),
+        ("-1", "Ensure this value is greater than or equal to 0."),
+        (
+            str(anchored[1] + 1),
+            f"The latest checkpoint has size {anchored[1]}; since cannot be larger.",
+        ),
+    ]:
+        response = client.get(trail_url(suffix="proof"), {"since": since})
+        assert response.status_code == 400
+        assert response.json() == {
+            "detail": "Invalid input.",
+            "code": "invalid",
+            "errors": {"since": [message]},
+        }
+    assert _trail_events() == []
+
+
+def test_a_rollback_hidden_from_the_server_is_refused_offline(
+    anchored: tuple[int, int],
+    auditor: Any,
+    ledger_key: Any,
+    settings: Any,
+    tmp_path: Path,
+) -> None:
+    # given: the auditor kept the latest checkpoint and a copy of the witness; then
+    # the tail is rolled back and the server no longer sees its anchors
+    first, second = anchored
+    (tmp_path / "trusted.note").write_text(
+        LedgerCheckpoint.objects.get(size=second).note
+    )
+    witness_copy = tmp_path / "witness-copy"
+    shutil.copytree(settings.MODELGOV_LEDGER_WITNESS_DIR, witness_copy)
+    truncate_tail(first)
+    settings.MODELGOV_LEDGER_WITNESS_DIR = ""
+    settings.MODELGOV_LEDGER_SIGNER_STATE = ""
+    response = client_for(auditor).get(trail_url(suffix="proof"))
+    assert response.status_code == 200  # the server alone cannot tell
+    (tmp_path / "p.tlog-proof").write_bytes(response.content)
+    # when
+    by_note = _verifier(
+        tmp_path,
+        ledger_key,
+        str(tmp_path / "p.tlog-proof"),
+        "--trusted-checkpoint",
+        str(tmp_path / "trusted.note"),
+    )
+    by_witness = _verifier(
+        tmp_path,
+        ledger_key,
+        str(tmp_path / "p.tlog-proof"),
+        "--witness-dir",
+        str(witness_copy),
+    )
+    plain = _verifier(tmp_path, ledger_key, str(tmp_path / "p.tlog-proof"))
+    # then
+    assert by_note == (
+        1,
+        f"INVALID: the proof's checkpoint (size {first}) is older than the trusted "
+        f"checkpoint (size {second}): the log was rolled back\n",
+        "",
+    )
+    assert by_witness == (
+        1,
+        f"INVALID: the proof's checkpoint (size {first}) is older than the "
+        f"witnessed checkpoint (size {second}): the log was rolled back (it held "
+        f"size {first} too: the entry was logged, but the log that served this "
+        "proof is behind)\n",
+        "",
+    )
+    # and without a trusted checkpoint the proof alone still verifies
+    assert plain[0] == 0

@@ -229,16 +229,26 @@ def test_a_trusted_checkpoint_signed_by_another_key_is_refused(
     )
 
 
-def test_the_witness_directory_vouches_for_every_size_it_holds(
+def test_the_witness_directory_trusts_its_latest_checkpoint(
     files: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # given: the witness holds 10, 20 and 30 (latest)
     witness = _witness_dir(files, [10, 20, 30], latest=30)
-    # when / then: an older bundle against a witnessed size verifies
-    code, lines = _run(files, _bundle(7, 20), witness=witness, capsys=capsys)
+    # when / then: the latest verifies
+    code, lines = _run(files, _bundle(7, 30), witness=witness, capsys=capsys)
     assert code == 0
-    assert lines[-1] == "  extends    the witnessed checkpoint of size 20: same root"
-    # an older size the witness never held is a rollback
+    assert lines[-1] == "  extends    the witnessed checkpoint of size 30: same root"
+    # an older witnessed size is a rollback of the log that served it
+    code, lines = _run(files, _bundle(7, 20), witness=witness, capsys=capsys)
+    assert (code, lines) == (
+        1,
+        [
+            "INVALID: the proof's checkpoint (size 20) is older than the witnessed "
+            "checkpoint (size 30): the log was rolled back (it held size 20 too: "
+            "the entry was logged, but the log that served this proof is behind)"
+        ],
+    )
+    # an older size it never held
     code, lines = _run(files, _bundle(7, 25), witness=witness, capsys=capsys)
     assert (code, lines) == (
         1,
