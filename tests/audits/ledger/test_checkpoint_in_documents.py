@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from audits.ledger.models import LedgerCheckpoint
 from tests.audits.evidence.test_pack_format import page_texts
@@ -23,6 +24,7 @@ from tests.audits.ledger.test_ingest_api import (  # noqa: F401 (fixtures)
     ingest_key,
     scorer,
 )
+from tests.audits.ledger.test_tamper import ENTRY, superuser_tampering
 from tests.audits.test_trail import (  # noqa: F401 (fixtures)
     ORIGIN,
     Served,
@@ -84,3 +86,31 @@ def test_the_version_pack_carries_its_checkpoint(
     assert f"Latest checkpoint size {row.size}" in text
     assert bytes(row.root).hex() in compact
     assert _compact(row.note) in compact
+
+
+def test_a_pack_built_on_a_truncated_ledger_names_the_first_missing_seq(
+    scenario: Scenario,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # given: the last 5 entries under the latest checkpoint deleted
+    size = LedgerCheckpoint.objects.order_by("-size").values_list("size", flat=True)[0]
+    cut = size - 5
+    with superuser_tampering(ENTRY) as cursor:
+        cursor.execute(f'DELETE FROM "{ENTRY}" WHERE "seq" >= %s', [cut])
+    # when
+    content = build(scenario, as_of=timezone.now())
+    pages = page_texts(pdf_of(content), tmp_path)
+    # then: the pack is built, and its statement says what is missing
+    integrity = source(content, "ledger_integrity.json")
+    assert integrity["checkpoint"]["size"] == size
+    fsck = integrity["fsck"]
+    assert (fsck["ok"], fsck["first_divergent_seq"]) == (False, cut)
+    assert fsck["missing"] == {
+        "first_seq": cut,
+        "last_seq": size - 1,
+        "shown_by": [f"checkpoint {size}"],
+    }
+    statement = " ".join(
+        "\n".join(p for p in pages if "Latest checkpoint" in p).split()
+    )
+    assert f"first divergent entry {cut}." in statement
