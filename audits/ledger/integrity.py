@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
-from audits.ledger import fsck, tree
+from audits.ledger import checkpoint, fsck, tree, witness
 from audits.ledger import models as ledger_models
 from governance import exceptions
 
@@ -122,24 +123,41 @@ def tail_key(size: int) -> tree.Key:
 # --- the anchors: checkpoints kept outside the database -----------------------------
 
 
-def _anchors() -> list[fsck.Anchor]:
-    """The latest witnessed checkpoint and the signer state, when configured."""
-    from audits.ledger import services, witness
+def _anchors() -> tuple[list[fsck.Anchor], list[str]]:
+    """The latest witnessed checkpoint and the signer state, when configured, and
+    the problems reading them.
 
-    anchors = []
-    directory = witness.configured_witness()
-    if directory is not None:
-        latest = directory.latest()
-        if latest is not None:
+    Read as files, without the ledger key: they were verified when written, and a
+    page must not need the key to refuse to vouch.
+    """
+    from django.conf import settings
+
+    from audits.ledger import services
+
+    anchors, problems = [], []
+    directory = str(getattr(settings, "MODELGOV_LEDGER_WITNESS_DIR", "") or "")
+    if directory:
+        try:
+            note = (Path(directory) / witness.LATEST).read_text(encoding="utf-8")
+            body, _, _ = note.partition("\n\n")
+            latest = checkpoint.parse_checkpoint(body + "\n")
             anchors.append(
                 fsck.Anchor("witnessed", latest.size, latest.root, latest.origin)
             )
-    state = services.signer_state_read()
+        except FileNotFoundError:
+            pass  # nothing witnessed yet
+        except (OSError, ValueError) as exc:
+            problems.append(f"the witness's latest checkpoint cannot be read ({exc})")
+    try:
+        state = services.signer_state_read()
+    except (OSError, ValueError, KeyError) as exc:
+        problems.append(f"the signer state cannot be read ({exc})")
+        state = None
     if state is not None:
         anchors.append(
             fsck.Anchor("signer-state", state.size, state.root, state.origin)
         )
-    return anchors
+    return anchors, problems
 
 
 def check_anchors(size: int, root: bytes) -> None:
@@ -150,10 +168,10 @@ def check_anchors(size: int, root: bytes) -> None:
     checkpoint read a moment ago may just be newer: the database is asked again
     before anything is called missing.
     """
-    problems: list[str] = []
+    anchors, problems = _anchors()
     first_missing: int | None = None
     ahead = 0  # the largest anchor size that the database does not reach
-    for anchor in _anchors():
+    for anchor in anchors:
         if anchor.size < size:
             continue
         if anchor.size == size:

@@ -397,3 +397,27 @@ def test_a_rollback_hidden_from_the_server_is_refused_offline(
     )
     # and without a trusted checkpoint the proof alone still verifies
     assert plain[0] == 0
+
+
+def test_an_unreadable_witness_is_not_vouched_for_and_not_a_500(
+    anchored: tuple[int, int], auditor: Any, settings: Any, ledger_key: Any
+) -> None:
+    # given: the witness's latest note overwritten with garbage; no private key
+    # where the page runs (only the public key)
+    latest = Path(settings.MODELGOV_LEDGER_WITNESS_DIR) / "latest.note"
+    latest.write_text("not a checkpoint\n\n")
+    settings.MODELGOV_LEDGER_KEY = ""
+    settings.MODELGOV_LEDGER_PUBLIC_KEY = (
+        ledger_key.public_key()
+        .public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        .decode()
+    )
+    # when
+    response = _page(auditor)
+    # then
+    html = _assert_integrity_page(response)
+    assert "The witness&#x27;s latest checkpoint cannot be read" in html
+    api = client_for(auditor).get(trail_url())
+    assert (api.status_code, api.json()["code"]) == (409, "ledger_integrity")
