@@ -227,8 +227,10 @@ class _Checker:
         self._last_checkpoint: CheckpointRow | None = None
         self._unmatched: list[Anchor] = []  # anchors with no checkpoint row (yet)
         self._gap = False  # the stream stopped at a gap in seq
-        # What shows entries beyond the stored leaves: (size it covers, rank, name).
-        self._beyond: list[tuple[int, int, str]] = []
+        # What shows the most entries beyond the stored leaves: the size it covers,
+        # and the first record of each rank that shows that size (bounded memory).
+        self._beyond_size = 0
+        self._beyond: dict[int, str] = {}
 
     # --- entries -----------------------------------------------------------------
 
@@ -345,20 +347,22 @@ class _Checker:
                 self._node_skipped(node)
 
     def _shows_beyond(self, size: int, rank: int, name: str) -> None:
-        if size > self.count:
-            self._beyond.append((size, rank, name))
+        if size <= self.count or size < self._beyond_size:
+            return
+        if size > self._beyond_size:
+            self._beyond_size, self._beyond = size, {}
+        self._beyond.setdefault(rank, name)
 
     def _missing_tail(self) -> None:
         """Name the entries missing after the last stored one, and what shows them."""
         if self._gap or not self._beyond:
             return
-        count = self.count
-        top = max(size for size, _, _ in self._beyond)
-        at_top = sorted(item for item in self._beyond if item[0] == top)
+        count, top = self.count, self._beyond_size
+        at_top = sorted(self._beyond.items())
         # Signed checkpoints (anchors, rows) are named when they show it; a stored
         # node or the head only when nothing signed does.
-        signed = [item for item in at_top if item[1] <= _RANK_CHECKPOINT]
-        shown_by = list(dict.fromkeys(name for _, _, name in signed or at_top))
+        signed = [item for item in at_top if item[0] <= _RANK_CHECKPOINT]
+        shown_by = [name for _, name in signed or at_top]
         self.report.missing = {
             "first_seq": count,
             "last_seq": top - 1,
