@@ -193,22 +193,23 @@ def trail_json(trail: trail_selectors.Trail) -> dict[str, Any]:
 
 # --- OpenAPI ------------------------------------------------------------------------
 
+_ERROR_PROPERTIES: dict[str, Any] = {
+    "detail": {"type": "string"},
+    "code": {"type": "string"},
+    "errors": {
+        "type": "object",
+        "additionalProperties": {"type": "array", "items": {"type": "string"}},
+    },
+}
 _ERROR = {
     "type": "object",
-    "properties": {
-        "detail": {"type": "string"},
-        "code": {"type": "string"},
-        "errors": {
-            "type": "object",
-            "additionalProperties": {"type": "array", "items": {"type": "string"}},
-        },
-    },
+    "properties": _ERROR_PROPERTIES,
     "required": ["detail", "code", "errors"],
 }
 _INTEGRITY_ERROR = {
     "type": "object",
     "properties": {
-        **_ERROR["properties"],
+        **_ERROR_PROPERTIES,
         "first_missing_seq": {"type": ["integer", "null"]},
     },
     "required": ["detail", "code", "errors", "first_missing_seq"],
