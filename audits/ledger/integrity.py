@@ -26,6 +26,8 @@ from audits.ledger import checkpoint, fsck, tree, witness
 from audits.ledger import models as ledger_models
 from governance import exceptions
 
+# A proof needs O(log n) hashes, but say no more than this many ranges of them.
+MAX_RANGES_NAMED = 5
 FSCK_ADVICE = (
     "Run manage.py ledger_fsck for the full report and contact the administrator."
 )
@@ -101,10 +103,12 @@ def _tail_problem(size: int, end: int) -> str | None:
 def missing_hashes(missing: set[tree.Key], size: int) -> LedgerIntegrityError:
     """The error for stored hashes that a proof against checkpoint ``size`` needs."""
     end = stored_end()
-    problems = [
-        f"stored hashes for {', '.join(_span(lo, hi) for lo, hi in _seq_ranges(missing))} "
-        "are missing"
-    ]
+    ranges = _seq_ranges(missing)
+    named = ", ".join(_span(lo, hi) for lo, hi in ranges[:MAX_RANGES_NAMED])
+    more = len(ranges) - MAX_RANGES_NAMED
+    if more > 0:
+        named += f" and {more} more ranges"
+    problems = [f"stored hashes for {named} are missing"]
     tail = _tail_problem(size, end)
     if tail is not None:
         problems.append(tail)

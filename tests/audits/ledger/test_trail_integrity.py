@@ -20,7 +20,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from django.test import Client
 
-from audits.ledger import checkpoint, services, witness
+from audits.ledger import checkpoint, integrity, services, witness
 from audits.ledger.models import LedgerCheckpoint, LedgerEntry
 from tests.audits.ledger.test_tamper import (
     ENTRY,
@@ -421,3 +421,18 @@ def test_an_unreadable_witness_is_not_vouched_for_and_not_a_500(
     assert "The witness&#x27;s latest checkpoint cannot be read" in html
     api = client_for(auditor).get(trail_url())
     assert (api.status_code, api.json()["code"]) == (409, "ledger_integrity")
+
+
+def test_missing_hashes_are_named_as_merged_seq_ranges(db: Any) -> None:
+    # given: an empty ledger; a proof against size 200 missing some hashes
+    missing = {(0, 5), (0, 6), (4, 1), (4, 2)} | {(0, 100 + 2 * i) for i in range(5)}
+    # when
+    error = integrity.missing_hashes(missing, 200)
+    # then
+    assert error.problems == [
+        "stored hashes for seq 5..6, seq 16..47, seq 100, seq 102, seq 104 and 2 "
+        "more ranges are missing",
+        "checkpoint 200 has no entries at all",
+    ]
+    assert error.first_missing_seq == 0
+    assert error.as_dict()["code"] == "ledger_integrity"
