@@ -33,7 +33,7 @@ from django.urls import reverse
 
 from audits import services as audit_services
 from audits.integrity import verify
-from audits.ledger import merkle, proofs, records, tree
+from audits.ledger import integrity, merkle, proofs, records, tree
 from audits.ledger import services as ledger_services
 from audits.ledger.models import (
     DeploymentState,
@@ -45,7 +45,6 @@ from audits.ledger.models import (
     ProtectedAttributes,
 )
 from governance import dossier as dossier_rules
-from governance import exceptions
 from governance.choices import SignatureMeaning
 from governance.models import Deployment, ReleaseRequest, Signature
 from governance.services import workflow as workflow_services
@@ -500,26 +499,27 @@ def _with_proofs(
 
     The stored hashes of every proof are read together (two queries, whatever the
     number of records), as :func:`ledger_services.ledger_inclusion_of` reads them
-    for one.
+    for one, with the checkpoint's last leaf hash. Raises
+    ``integrity.LedgerIntegrityError`` when the checkpoint is behind or forks from
+    the witness or the signer state, or a needed hash or the checkpoint's last
+    entry is gone: nothing is then shown as proven.
     """
     found = list(found)
     result = {r.entry_id: r for r in found}
     if checkpoint is None:
         return result
     size = checkpoint.size
+    root = bytes(checkpoint.root)
+    integrity.check_anchors(size, root)
     provable = [r for r in found if r.seq is not None and r.seq < size]
-    keys: set[tree.Key] = set()
+    keys: set[tree.Key] = {integrity.tail_key(size)} if provable else set()
     for r in provable:
         assert r.seq is not None
         keys.update(tree.inclusion_keys(r.seq, size))
     stored = ledger_services.stored_hashes(keys)
     missing = keys - set(stored)
     if missing:
-        raise exceptions.Conflict(
-            f"the ledger is missing stored hashes {sorted(missing)[:3]}",
-            code="ledger_hashes_missing",
-        )
-    root = bytes(checkpoint.root)
+        raise integrity.missing_hashes(missing, size)
     for r in provable:
         assert r.seq is not None
         proof = tuple(tree.inclusion_proof(r.seq, size, stored))

@@ -16,14 +16,16 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
 from audits import selectors
 from audits import services as audit_services
 from audits import trail as trail_selectors
+from audits.ledger import integrity
 from audits.ledger import services as ledger_services
+from audits.ledger.integrity import LedgerIntegrityError
 from audits.ledger.models import LedgerCheckpoint
 from audits.models import AuditEvent, RefusalKind
 from governance import attestations
@@ -166,12 +168,30 @@ def home(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _integrity_page(
+    request: HttpRequest, prediction_id: uuid.UUID, error: LedgerIntegrityError
+) -> HttpResponse:
+    return render(
+        request,
+        "audits/integrity.html",
+        {"error": error, "prediction_id": prediction_id},
+        status=409,
+    )
+
+
 @page
 @require_GET
 def trail(request: HttpRequest, prediction_id: uuid.UUID) -> HttpResponse:
-    found = trail_selectors.prediction_trail(
-        user=request.user, prediction_id=prediction_id
-    )
+    try:
+        try:
+            found = trail_selectors.prediction_trail(
+                user=request.user, prediction_id=prediction_id
+            )
+        except Http404:
+            integrity.check_entry_missing(prediction_id)
+            raise
+    except LedgerIntegrityError as error:
+        return _integrity_page(request, prediction_id, error)
     trail_selectors.trail_view_record(
         actor=request.user, trail=found, view_format="html"
     )

@@ -15,18 +15,21 @@ from typing import Any
 # Imported with the URLconf, not on the first PDF: the import alone takes about a
 # second, which would otherwise fall on the first user's download.
 import weasyprint
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audits import trail as trail_selectors
-from audits.ledger import records
+from audits.ledger import integrity, proofs, records, tree
+from audits.ledger import services as ledger_services
 from audits.ledger.models import EntryType
 from audits.services import actor_display_name
 from governance.choices import TokenScope
@@ -197,17 +200,26 @@ def trail_json(trail: trail_selectors.Trail) -> dict[str, Any]:
 
 # --- OpenAPI ------------------------------------------------------------------------
 
+_ERROR_PROPERTIES: dict[str, Any] = {
+    "detail": {"type": "string"},
+    "code": {"type": "string"},
+    "errors": {
+        "type": "object",
+        "additionalProperties": {"type": "array", "items": {"type": "string"}},
+    },
+}
 _ERROR = {
     "type": "object",
-    "properties": {
-        "detail": {"type": "string"},
-        "code": {"type": "string"},
-        "errors": {
-            "type": "object",
-            "additionalProperties": {"type": "array", "items": {"type": "string"}},
-        },
-    },
+    "properties": _ERROR_PROPERTIES,
     "required": ["detail", "code", "errors"],
+}
+_INTEGRITY_ERROR = {
+    "type": "object",
+    "properties": {
+        **_ERROR_PROPERTIES,
+        "first_missing_seq": {"type": ["integer", "null"]},
+    },
+    "required": ["detail", "code", "errors", "first_missing_seq"],
 }
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 _RECORD = {
@@ -290,6 +302,14 @@ _ERRORS = {
         "without the audit:read scope",
     ),
     404: OpenApiResponse(_ERROR, description="No prediction with this id"),
+    409: OpenApiResponse(
+        _INTEGRITY_ERROR,
+        description="ledger_integrity: the stored ledger cannot back its signed "
+        "checkpoint (stored hashes or entries missing, or the witness or signer "
+        "state is ahead of it or disagrees); nothing is shown as proven. "
+        "first_missing_seq names the first missing entry when known. Run "
+        "manage.py ledger_fsck.",
+    ),
 }
 
 
@@ -304,9 +324,19 @@ class _TrailApi(APIView):
     def trail(
         self, request: Request, prediction_id: uuid.UUID
     ) -> trail_selectors.Trail:
-        return trail_selectors.prediction_trail(
-            user=request.user, prediction_id=prediction_id
-        )
+        try:
+            return trail_selectors.prediction_trail(
+                user=request.user, prediction_id=prediction_id
+            )
+        except Http404:
+            integrity.check_entry_missing(prediction_id)
+            raise
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, integrity.LedgerIntegrityError):
+            # The shape of ADR 0010 plus the first missing seq, for clients.
+            return Response(exc.as_dict(), status=409)
+        return super().handle_exception(exc)
 
 
 class PredictionTrailApi(_TrailApi):
@@ -380,20 +410,41 @@ class PredictionProofApi(_TrailApi):
         description=(
             "A C2SP tlog-proof@v1 bundle: the leaf bytes (extra line, base64), the "
             "index, the inclusion path and the signed checkpoint. Verify it with "
-            "`python -m audits.ledger.verify BUNDLE --public-key KEY.pem`."
+            "`python -m audits.ledger.verify BUNDLE --public-key KEY.pem`. With "
+            "`since=<size>`, the consistency proof from that size to the same "
+            "checkpoint instead, in the tlog-witness add-checkpoint body format "
+            "(`old <size>`, the proof, a blank line, the signed checkpoint): give "
+            "it to the verifier with `--consistency` beside `--trusted-checkpoint`."
         ),
+        parameters=[
+            OpenApiParameter(
+                "since",
+                int,
+                description="A checkpoint size you trust; answers the consistency "
+                "proof from it (400 when larger than the latest checkpoint).",
+            )
+        ],
         responses={
             (200, "text/plain"): OpenApiResponse(
-                OpenApiTypes.STR, description="The bundle (attachment)"
+                OpenApiTypes.STR,
+                description="The bundle, or with since the consistency proof "
+                "(attachment)",
             ),
+            400: OpenApiResponse(_ERROR, description="since is not a size"),
             **_ERRORS,
             409: OpenApiResponse(
-                _ERROR, description="Not yet under a signed checkpoint; retry"
+                {"anyOf": [_ERROR, _INTEGRITY_ERROR]},
+                description="not_yet_sequenced: not yet under a signed checkpoint; "
+                "retry. ledger_integrity: the stored ledger cannot back its "
+                "checkpoint (see the trail).",
             ),
         },
         tags=["ledger"],
     )
     def get(self, request: Request, prediction_id: uuid.UUID) -> HttpResponse:
+        query = ProofQueryInputSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        since = query.validated_data.get("since")
         trail = self.trail(request, prediction_id)
         bundle = trail_selectors.trail_proof_bundle(trail)
         if bundle is None:
@@ -402,9 +453,39 @@ class PredictionProofApi(_TrailApi):
                 "retry in a few seconds.",
                 "not_yet_sequenced",
             )
-        return _bundle_download(
-            request, trail, bundle, "proof", f"prediction-{prediction_id}"
+        name = f"prediction-{prediction_id}.tlog-proof"
+        if since is not None:
+            assert trail.checkpoint is not None
+            bundle = _consistency(since, trail.checkpoint)
+            name = f"prediction-{prediction_id}.since-{since}.tlog-consistency"
+        return _bundle_download(request, trail, bundle, "proof", name)
+
+
+class ProofQueryInputSerializer(serializers.Serializer):
+    since = serializers.IntegerField(min_value=0, required=False)
+
+
+def _consistency(since: int, checkpoint: trail_selectors.CheckpointView) -> str:
+    """The consistency companion from size ``since`` to the trail's checkpoint."""
+    if since > checkpoint.size:
+        raise ValidationError(
+            {
+                "since": [
+                    f"The latest checkpoint has size {checkpoint.size}; since "
+                    "cannot be larger."
+                ]
+            }
         )
+    keys = set(tree.consistency_keys(since, checkpoint.size))
+    stored = ledger_services.stored_hashes(keys)
+    missing = keys - set(stored)
+    if missing:
+        raise integrity.missing_hashes(missing, checkpoint.size)
+    return proofs.format_consistency(
+        old_size=since,
+        proof=tree.consistency_proof(since, checkpoint.size, stored),
+        note=checkpoint.note,
+    )
 
 
 def _conflict(detail: str, code: str) -> Response:
@@ -423,7 +504,7 @@ def _bundle_download(
         actor=request.user, trail=trail, view_format=view_format
     )
     response = HttpResponse(bundle, content_type="text/plain; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{name}.tlog-proof"'
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 
 
@@ -443,8 +524,9 @@ class OutcomeProofApi(_TrailApi):
             ),
             **_ERRORS,
             409: OpenApiResponse(
-                _ERROR,
-                description="No outcome yet, or not yet under a signed checkpoint",
+                {"anyOf": [_ERROR, _INTEGRITY_ERROR]},
+                description="no_outcome, not_yet_sequenced (retry), or "
+                "ledger_integrity: the stored ledger cannot back its checkpoint",
             ),
         },
         tags=["ledger"],
@@ -463,5 +545,9 @@ class OutcomeProofApi(_TrailApi):
                 "not_yet_sequenced",
             )
         return _bundle_download(
-            request, trail, bundle, "outcome_proof", f"outcome-{prediction_id}"
+            request,
+            trail,
+            bundle,
+            "outcome_proof",
+            f"outcome-{prediction_id}.tlog-proof",
         )

@@ -22,6 +22,13 @@ hash is known to be wrong is named exactly (nodes that match the stored leaf has
 are not blamed), and a wrong node is blamed no lower than the first wrong stored
 node below it (the lower nodes that match vouch for their leaves).
 
+Missing entries are named exactly: a gap in seq at its first missing seq; entries
+missing from the tail (deleted, or the whole tail rolled back) at the first seq
+after the last stored entry, as soon as anything shows that the log was longer: a
+checkpoint row, a stored node, the head, or an anchor (the witness, the signer
+state). A stored node reaching past the leaves is blamed no lower than that seq:
+it shows that leaves are missing, not that those before them changed.
+
 :func:`check_database` feeds it from PostgreSQL through server-side cursors, inside
 one read-only repeatable-read snapshot, and adds the bijection between the ledger and
 its idempotency index (``LedgerKey``).
@@ -90,6 +97,8 @@ class Report:
     errors: list[dict[str, Any]] = field(default_factory=list)
     first_divergent_seq: int | None = None
     first_bad_checkpoint_size: int | None = None
+    # Entries missing from the tail: {"first_seq", "last_seq", "shown_by"}.
+    missing: dict[str, Any] | None = None
     # Errors by kind while checking; ``errors`` lists seq, then node, then
     # checkpoint errors (the order of the former whole-log check).
     _seq_errors: list[dict[str, Any]] = field(default_factory=list, repr=False)
@@ -109,8 +118,22 @@ class Report:
             "nodes": self.nodes,
             "first_divergent_seq": self.first_divergent_seq,
             "first_bad_checkpoint_size": self.first_bad_checkpoint_size,
+            "missing": self.missing,
             "errors": self.errors,
         }
+
+    def summary(self) -> str:
+        """One line for people: the first divergent seq first, with its problem."""
+        if self.ok:
+            return f"ledger fsck ok: {self.entries} entries"
+        seq, size = self.first_divergent_seq, self.first_bad_checkpoint_size
+        named = [e for e in self.errors if seq is not None and e.get("seq") == seq]
+        named += [e for e in self.errors if "checkpoint_size" in e]
+        problem = (named or self.errors)[0]["problem"]
+        return (
+            f"ledger fsck failed: first divergent seq {seq}: {problem}; "
+            f"first bad checkpoint {size}"
+        )
 
     def _list(self, bucket: list[dict[str, Any]], error: dict[str, Any]) -> None:
         if len(bucket) < MAX_LISTED:
@@ -143,6 +166,11 @@ class Report:
 
 
 NodeCallback = Callable[[int, int, bytes], None]
+
+# The order in which what shows missing entries is named: the records kept outside
+# the database first (the database's own rows could have been cut back with them).
+_RANK_WITNESS, _RANK_SIGNER, _RANK_CHECKPOINT, _RANK_NODE, _RANK_HEAD = range(5)
+_ANCHOR_RANKS = {"witnessed": _RANK_WITNESS, "signer-state": _RANK_SIGNER}
 
 
 class _Range(tree.CompactRange):
@@ -198,6 +226,11 @@ class _Checker:
         self._anchors = _Sorted(sorted(anchors, key=lambda a: a.size))
         self._last_checkpoint: CheckpointRow | None = None
         self._unmatched: list[Anchor] = []  # anchors with no checkpoint row (yet)
+        self._gap = False  # the stream stopped at a gap in seq
+        # What shows the most entries beyond the stored leaves: the size it covers,
+        # and the first record of each rank that shows that size (bounded memory).
+        self._beyond_size = 0
+        self._beyond: dict[int, str] = {}
 
     # --- entries -----------------------------------------------------------------
 
@@ -214,6 +247,7 @@ class _Checker:
             if seq != count:
                 report.entries += 1
                 report._bad_seq(count, f"seq {seq} found where {count} was due")
+                self._gap = True
                 break
             recomputed = sha256(prefix + leaf).digest()
             if recomputed == stored and not diverged:
@@ -293,17 +327,58 @@ class _Checker:
         )
 
     def _nodes_left(self) -> None:
+        count = self.count
         while self._nodes.head is not None:
             node = self._nodes.pop()
-            if node.level >= 1 and ((node.index + 1) << node.level) > self.count:
+            end = (node.index + 1) << node.level
+            if node.level >= 1 and end > count:
+                # It shows that leaves from ``count`` on existed; the leaves before
+                # ``count`` in its range are vouched for by the checkpoints.
                 self.report.nodes += 1
                 self.report._bad_seq(
-                    node.index << node.level,
+                    max(node.index << node.level, count),
                     f"node {node.level}/{node.index} past the leaves",
                     node=True,
                 )
+                self._shows_beyond(
+                    end, _RANK_NODE, f"stored node {node.level}/{node.index}"
+                )
             else:
                 self._node_skipped(node)
+
+    def _shows_beyond(self, size: int, rank: int, name: str) -> None:
+        if size <= self.count or size < self._beyond_size:
+            return
+        if size > self._beyond_size:
+            self._beyond_size, self._beyond = size, {}
+        self._beyond.setdefault(rank, name)
+
+    def _missing_tail(self) -> None:
+        """Name the entries missing after the last stored one, and what shows them."""
+        if self._gap or not self._beyond:
+            return
+        count, top = self.count, self._beyond_size
+        at_top = sorted(self._beyond.items())
+        # Signed checkpoints (anchors, rows) are named when they show it; a stored
+        # node or the head only when nothing signed does.
+        signed = [item for item in at_top if item[0] <= _RANK_CHECKPOINT]
+        shown_by = [name for _, name in signed or at_top]
+        self.report.missing = {
+            "first_seq": count,
+            "last_seq": top - 1,
+            "shown_by": shown_by,
+        }
+        which = (
+            f"entry {count} is"
+            if top - 1 == count
+            else f"entries {count}..{top - 1} are"
+        )
+        problem = f"{which} missing (shown by {', '.join(shown_by)})"
+        # Listed first, whatever the cap: it is the headline of a truncation.
+        report = self.report
+        report._seq_errors.insert(0, {"seq": count, "problem": problem})
+        if report.first_divergent_seq is None or count < report.first_divergent_seq:
+            report.first_divergent_seq = count
 
     # --- checkpoints and anchors, in size order ----------------------------------
 
@@ -351,6 +426,7 @@ class _Checker:
         self._last_checkpoint = row
         if row.size > count:
             report._bad_checkpoint(row.size, f"only {count} leaves are stored")
+            self._shows_beyond(row.size, _RANK_CHECKPOINT, f"checkpoint {row.size}")
             return
         if row.size < count or (last is not None and last.size > row.size):
             report._bad_checkpoint(row.size, "checkpoints are not in size order")
@@ -365,6 +441,11 @@ class _Checker:
                 anchor.size, f"the {anchor.source} checkpoint is for {anchor.origin!r}"
             )
             return
+        self._shows_beyond(
+            anchor.size,
+            _ANCHOR_RANKS.get(anchor.source, _RANK_CHECKPOINT),
+            f"the {anchor.source} checkpoint of size {anchor.size}",
+        )
         last = self._last_checkpoint
         if last is not None and last.size == anchor.size:
             # The checkpoint row itself was compared with the leaves.
@@ -413,6 +494,7 @@ class _Checker:
                 self._anchor(self._anchors.pop(), count)
         self._anchors_left()
         if head is not None:
+            self._shows_beyond(head, _RANK_HEAD, f"the head ({head})")
             latest = self._last_checkpoint.size if self._last_checkpoint else 0
             if head != latest:
                 report._bad_checkpoint(
@@ -425,6 +507,7 @@ class _Checker:
                     latest,
                     f"entries after the latest checkpoint: {count - latest}",
                 )
+        self._missing_tail()
         report._finish()
         return report
 

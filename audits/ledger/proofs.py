@@ -8,7 +8,17 @@
     <the signed checkpoint note, verbatim>
 
 Verification needs the leaf bytes, the log's origin and the trusted public keys;
-``tools/verify_ledger_proof.py`` does the same with no project code at all.
+``python -m audits.ledger.verify`` (``audits/ledger/verify.py``, also run by
+``tools/verify_ledger_proof.py``) does the same with no other project code.
+
+The companion of a bundle, a consistency proof from an earlier (trusted) size to
+the bundle's checkpoint, is in the body format of the c2sp.org/tlog-witness
+``add-checkpoint`` request, so that the bundle itself stays a plain tlog-proof:
+
+    old <size>
+    <base64 hash>             (the consistency proof, one per line)
+    <blank line>
+    <the signed checkpoint note, verbatim>
 """
 
 from __future__ import annotations
@@ -100,3 +110,9 @@ def verify_bundle(
     ):
         raise BundleError(f"entry {bundle.index} is not in the tree of size {cp.size}")
     return cp
+
+
+def format_consistency(*, old_size: int, proof: Sequence[bytes], note: str) -> str:
+    """The consistency companion: from ``old_size`` to the checkpoint ``note``."""
+    lines = [f"old {old_size}", *(base64.b64encode(p).decode() for p in proof)]
+    return "\n".join(lines) + "\n\n" + note

@@ -606,9 +606,9 @@ def test_api_trail_is_in_the_schema(auditor: Any) -> None:
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
     paths = schema["paths"]
     trail_op = paths["/api/v1/predictions/{prediction_id}/trail"]["get"]
-    assert set(trail_op["responses"]) == {"200", "401", "403", "404"}
+    assert set(trail_op["responses"]) == {"200", "401", "403", "404", "409"}
     proof_op = paths["/api/v1/predictions/{prediction_id}/proof"]["get"]
-    assert set(proof_op["responses"]) == {"200", "401", "403", "404", "409"}
+    assert set(proof_op["responses"]) == {"200", "400", "401", "403", "404", "409"}
     assert "text/plain" in proof_op["responses"]["200"]["content"]
     pdf_op = paths["/api/v1/predictions/{prediction_id}/trail.pdf"]["get"]
     assert "application/pdf" in pdf_op["responses"]["200"]["content"]

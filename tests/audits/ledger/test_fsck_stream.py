@@ -57,8 +57,10 @@ def _reference(
     errors_cp: list[dict[str, Any]] = []
     first: dict[str, int | None] = {"seq": None, "cp": None}
 
-    def bad_seq(seq: int, problem: str) -> None:
-        errors_seq.append({"seq": seq, "problem": problem})
+    errors_node: list[dict[str, Any]] = []
+
+    def bad_seq(seq: int, problem: str, *, node: bool = False) -> None:
+        (errors_node if node else errors_seq).append({"seq": seq, "problem": problem})
         if first["seq"] is None or seq < first["seq"]:
             first["seq"] = seq
 
@@ -69,10 +71,12 @@ def _reference(
 
     hashes: list[bytes] = []
     count = 0
+    gap = False
     for entry in entries:
         count += 1
         if entry.seq != len(hashes):
             bad_seq(len(hashes), f"seq {entry.seq} found where {len(hashes)} was due")
+            gap = True
             break
         recomputed = merkle.leaf_hash(entry.leaf)
         if entry.leaf_hash != recomputed:
@@ -88,15 +92,29 @@ def _reference(
             ]
         )
     node_count = 0
+    # What shows that the log held more leaves than are stored: (size, name).
+    beyond: list[tuple[int, str]] = []
     for node in nodes:
         node_count += 1
         if node.level >= len(levels) or node.index >= len(levels[node.level]):
+            # A node past the leaves is blamed no lower than the first missing leaf.
             bad_seq(
-                node.index << node.level,
+                max(node.index << node.level, len(hashes)),
                 f"node {node.level}/{node.index} past the leaves",
+                node=True,
+            )
+            beyond.append(
+                (
+                    (node.index + 1) << node.level,
+                    f"stored node {node.level}/{node.index}",
+                )
             )
         elif levels[node.level][node.index] != node.hash:
-            bad_seq(node.index << node.level, f"node {node.level}/{node.index} differs")
+            bad_seq(
+                node.index << node.level,
+                f"node {node.level}/{node.index} differs",
+                node=True,
+            )
     previous = None
     cp_count = 0
     for row in checkpoints:
@@ -115,6 +133,7 @@ def _reference(
                 bad_cp(row.size, "the signed note differs from the row")
         if row.size > len(hashes):
             bad_cp(row.size, f"only {len(hashes)} leaves are stored")
+            beyond.append((row.size, f"checkpoint {row.size}"))
             continue
         if merkle.root(hashes[: row.size]) != row.root:
             bad_cp(row.size, "the root differs from the leaves")
@@ -133,7 +152,23 @@ def _reference(
     # the one leaf sequence: the streaming check does not list it separately. It
     # never stands alone (it needs a checkpoint with a wrong root at or below it),
     # so leaving it out changes neither "ok" nor the first bad sizes.
-    errors = errors_seq + [
+    # Leaves missing from the tail (no gap before them) are named once, at the first
+    # missing seq, with the largest record that shows them (checkpoints first).
+    missing = None
+    if beyond and not gap:
+        top = max(size for size, _ in beyond)
+        names = [n for size, n in beyond if size == top and n.startswith("checkpoint")]
+        names = names or [n for size, n in beyond if size == top]
+        missing = {"first_seq": len(hashes), "last_seq": top - 1, "shown_by": names}
+        which = (
+            f"entry {len(hashes)} is"
+            if top - 1 == len(hashes)
+            else f"entries {len(hashes)}..{top - 1} are"
+        )
+        bad_seq(len(hashes), f"{which} missing (shown by {', '.join(names)})")
+        errors_seq.insert(0, errors_seq.pop())  # listed first
+    errors = errors_seq + errors_node
+    errors += [
         e for e in errors_cp if not e["problem"].startswith("not consistent with")
     ]
     return {
@@ -145,6 +180,7 @@ def _reference(
         if first["seq"] is not None
         else first["cp"],
         "first_bad_checkpoint_size": first["cp"],
+        "missing": missing,
         "errors": errors,
     }
 
@@ -349,10 +385,11 @@ def test_stored_nodes_past_the_leaves_or_out_of_order_are_named() -> None:
         origin=ORIGIN,
         nodes=[*nodes, extra[1], extra[0]],
     )
-    # then
+    # then: the node past the leaves shows leaves 40..47, not that 32..39 changed
     assert report.errors == [
+        {"seq": 40, "problem": "entries 40..47 are missing (shown by stored node 4/2)"},
         {"seq": 0, "problem": "node 4/0 is not a subtree node in order"},
-        {"seq": 32, "problem": "node 4/2 past the leaves"},
+        {"seq": 40, "problem": "node 4/2 past the leaves"},
     ]
     assert report.nodes == 4
 
@@ -461,8 +498,13 @@ def test_anchors_ahead_of_the_database_report_the_log_behind() -> None:
         anchors=anchors,
         head=60,
     )
-    # then
+    # then: the first missing seq is the rolled-back size, shown by the anchors
     assert report.errors == [
+        {
+            "seq": 60,
+            "problem": "entries 60..99 are missing (shown by the witnessed "
+            "checkpoint of size 100, the signer-state checkpoint of size 100)",
+        },
         {
             "checkpoint_size": 100,
             "problem": "log behind the signer-state checkpoint (size 100)",
@@ -472,7 +514,20 @@ def test_anchors_ahead_of_the_database_report_the_log_behind() -> None:
             "problem": "log behind the witnessed checkpoint (size 100)",
         },
     ]
-    assert (report.first_divergent_seq, report.first_bad_checkpoint_size) == (100, 100)
+    assert (report.first_divergent_seq, report.first_bad_checkpoint_size) == (60, 100)
+    assert report.missing == {
+        "first_seq": 60,
+        "last_seq": 99,
+        "shown_by": [
+            "the witnessed checkpoint of size 100",
+            "the signer-state checkpoint of size 100",
+        ],
+    }
+    assert report.summary() == (
+        "ledger fsck failed: first divergent seq 60: entries 60..99 are missing "
+        "(shown by the witnessed checkpoint of size 100, the signer-state "
+        "checkpoint of size 100); first bad checkpoint 100"
+    )
 
 
 def test_anchors_that_disagree_or_went_missing_are_named() -> None:

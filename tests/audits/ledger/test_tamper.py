@@ -34,6 +34,9 @@ from audits.ledger.models import (
 )
 from governance.exceptions import Conflict
 
+# From an empty ledger: see conftest.py (the templates' record leaves).
+pytestmark = pytest.mark.usefixtures("empty_ledger")
+
 ORIGIN = "modelgov/ledger"
 BATCHES = [700, 900, 400, 1000]  # checkpoints at 700, 1600, 2000 and 3000
 SIZES = [700, 1600, 2000, 3000]
@@ -354,15 +357,19 @@ def test_b7_a_deleted_and_renumbered_row_is_found(anchored: Anchored) -> None:
     # when
     report = fsck.check_database()
     # then: every leaf still matches its own hash; the stored node 4/77 (seqs
-    # 1232..1247) is the first that no longer matches, and the deleted entry's
-    # idempotency key has no entry any more
+    # 1232..1247) is the first that no longer matches, the deleted entry's
+    # idempotency key has no entry any more, and the log is one entry short
     assert report.first_divergent_seq == 1232
     assert report.first_bad_checkpoint_size == 1600
-    assert report.errors[0] == {
-        "entry_id": str(deleted),
-        "problem": "an accepted entry is missing",
-    }
-    assert report.errors[1] == {"seq": 1232, "problem": "node 4/77 differs"}
+    assert report.errors[:3] == [
+        {
+            "seq": 2999,
+            "problem": "entry 2999 is missing (shown by the witnessed checkpoint "
+            "of size 3000, the signer-state checkpoint of size 3000, checkpoint 3000)",
+        },
+        {"entry_id": str(deleted), "problem": "an accepted entry is missing"},
+        {"seq": 1232, "problem": "node 4/77 differs"},
+    ]
     assert report.errors[-3:] == [
         {"checkpoint_size": 1600, "problem": "the root differs from the leaves"},
         {"checkpoint_size": 2000, "problem": "the root differs from the leaves"},
@@ -450,8 +457,13 @@ def test_b8_a_truncated_tail_is_behind_the_witness_and_the_signer(
     witness_out = io.StringIO()
     with pytest.raises(SystemExit) as witness_exit:
         call_command("ledger_witness", stdout=witness_out)
-    # then
+    # then: the first missing seq is the rolled-back size, shown by the anchors
     assert report.errors == [
+        {
+            "seq": 2000,
+            "problem": "entries 2000..2999 are missing (shown by the witnessed "
+            "checkpoint of size 3000, the signer-state checkpoint of size 3000)",
+        },
         {
             "checkpoint_size": 3000,
             "problem": "log behind the signer-state checkpoint (size 3000)",
@@ -462,7 +474,9 @@ def test_b8_a_truncated_tail_is_behind_the_witness_and_the_signer(
         },
     ]
     assert (report.entries, report.first_bad_checkpoint_size) == (2000, 3000)
+    assert report.first_divergent_seq == 2000
     assert (code, output["first_bad_checkpoint_size"]) == (1, 3000)
+    assert output["first_divergent_seq"] == 2000
     assert excinfo.value.code == "ledger_behind_signer"
     assert list(LedgerCheckpoint.objects.values_list("size", flat=True)) == SIZES[:3]
     assert LedgerHead.objects.get(id=1).size == 2000
