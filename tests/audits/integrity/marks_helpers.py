@@ -54,13 +54,13 @@ def sequence() -> None:
 
 
 def element(html: str, element_id: str) -> str:
-    """The text of the element with ``id`` up to its first closing ``</tr>``,
-    ``</li>``, ``</div>`` or ``</section>`` (the rows of the pages are flat)."""
-    match = re.search(
-        rf'id="{re.escape(element_id)}".*?</(tr|li|div|section)>', html, re.S
-    )
+    """The HTML of the element with ``id`` (up to its closing tag; the same tag
+    is not nested inside the rows of these pages)."""
+    match = re.search(rf'<(\w+)[^>]*\bid="{re.escape(element_id)}"', html)
     assert match is not None, f"no element {element_id}"
-    return match.group(0)
+    end = html.find(f"</{match.group(1)}>", match.end())
+    assert end != -1
+    return html[match.start() : end]
 
 
 def marks(fragment: str) -> list[str]:
