@@ -66,3 +66,13 @@ def element(html: str, element_id: str) -> str:
 def marks(fragment: str) -> list[str]:
     """The data-integrity states in an HTML fragment, in order."""
     return re.findall(r'data-integrity="([a-z_]+)"', fragment)
+
+
+def row_of(html: str, element_id: str) -> str:
+    """The table row (``<tr>`` … ``</tr>``) that holds the element with ``id``."""
+    match = re.search(rf'\bid="{re.escape(element_id)}"', html)
+    assert match is not None, f"no element {element_id}"
+    start = html.rfind("<tr", 0, match.start())
+    end = html.find("</tr>", match.end())
+    assert start != -1 and end != -1
+    return html[start:end]

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from audits import services as audit_services
 from audits.models import AuditEvent, RefusalKind, RefusedAction
-from tests.audits.integrity.marks_helpers import element, marks, sequence, tamper
+from tests.audits.integrity.marks_helpers import marks, row_of, sequence, tamper
 from tests.conftest import client_for
 
 pytestmark = pytest.mark.usefixtures("ledger_key")
@@ -55,11 +55,11 @@ def test_access_log_page_marks_a_forged_actor_altered(auditor: Any) -> None:
 
     assert response.status_code == 200
     html = response.content.decode()
-    row = element(html, f"event-{forged.pk}")
+    row = row_of(html, f"event-{forged.pk}-integrity")
     assert "Nobody" in row
     assert marks(row) == ["altered"]
     assert "altered: does not match ledger seq" in row
-    assert marks(element(html, f"event-{untouched.pk}")) == ["verified"]
+    assert marks(row_of(html, f"event-{untouched.pk}-integrity")) == ["verified"]
 
 
 def test_access_log_api_carries_integrity(auditor: Any) -> None:
@@ -92,10 +92,10 @@ def test_refusals_page_and_api_mark_an_altered_reason(
 
     assert page.status_code == 200
     html = page.content.decode()
-    row = element(html, f"refusal-{forged.pk}")
+    row = row_of(html, f"refusal-{forged.pk}-integrity")
     assert "all fine" in row
     assert marks(row) == ["altered"]
-    assert marks(element(html, f"refusal-{untouched.pk}")) == ["verified"]
+    assert marks(row_of(html, f"refusal-{untouched.pk}-integrity")) == ["verified"]
     assert api.status_code == 200
     rows = {r["refusal_id"]: r for r in api.json()["results"]}
     assert rows[forged.pk]["integrity"]["state"] == "altered"
@@ -107,8 +107,9 @@ def test_a_refusal_whose_leaf_is_gone_is_not_verified(
     auditor: Any, developer: Any
 ) -> None:
     (refused,) = _refusals(developer, 1)
-    from audits.ledger import governance as ledger_governance
     from django.db import connection
+
+    from audits.ledger import governance as ledger_governance
 
     with connection.cursor() as cursor:
         cursor.execute('ALTER TABLE "audits_ledgerqueue" DISABLE TRIGGER ALL')
@@ -124,5 +125,5 @@ def test_a_refusal_whose_leaf_is_gone_is_not_verified(
     response = client.get(reverse("audits:refusals"))
 
     assert response.status_code == 200
-    row = element(response.content.decode(), f"refusal-{refused.pk}")
+    row = row_of(response.content.decode(), f"refusal-{refused.pk}-integrity")
     assert marks(row) == ["not_verified"]
