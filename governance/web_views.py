@@ -656,9 +656,12 @@ def findings(request: HttpRequest) -> HttpResponse:
             Q(model_version__model__owner=user)
             | Q(model_version__model__developers=user)
         ).distinct()
+    found = list(qs)
+    verdicts = verify.verdicts(found)
     rows = [
         {
             "finding": f,
+            "verdict": verdicts[verify.key_of(f)],
             "can_remediate": f.status != FindingStatus.CLOSED
             and (
                 f.owner_id == user.pk
@@ -669,7 +672,7 @@ def findings(request: HttpRequest) -> HttpResponse:
             and user.pk not in {f.owner_id, f.remediation_submitted_by_id}
             and user.pk not in workflow.involved_people(f.model_version),
         }
-        for f in qs
+        for f in found
     ]
     return render(
         request,
