@@ -54,13 +54,16 @@ def sequence() -> None:
 
 
 def element(html: str, element_id: str) -> str:
-    """The HTML of the element with ``id`` (up to its closing tag; the same tag
-    is not nested inside the rows of these pages)."""
+    """The HTML of the element with ``id``, up to its matching closing tag."""
     match = re.search(rf'<(\w+)[^>]*\bid="{re.escape(element_id)}"', html)
     assert match is not None, f"no element {element_id}"
-    end = html.find(f"</{match.group(1)}>", match.end())
-    assert end != -1
-    return html[match.start() : end]
+    tag = match.group(1)
+    depth = 1
+    for found in re.finditer(rf"<(/?){tag}\b[^>]*>", html[match.end() :]):
+        depth += -1 if found.group(1) else 1
+        if depth == 0:
+            return html[match.start() : match.end() + found.start()]
+    raise AssertionError(f"element {element_id} is not closed")
 
 
 def marks(fragment: str) -> list[str]:

@@ -1,0 +1,105 @@
+"""The report page and the open alerts of the monitoring page carry the mark of
+their ledger leaf (issue 13, item 5). The monitoring services' own record leaves
+are the lead's part; here the leaf is appended as they will, with
+``record_commit``, so that the page's reading of it is what is tested."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import transaction
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from audits.integrity import commit
+from audits.monitoring import services as monitoring
+from governance.models import ReleaseRequest
+from tests.audits.integrity.marks_helpers import element, marks, sequence, tamper
+
+pytestmark = pytest.mark.usefixtures("ledger_key")
+
+
+def _report(rr: ReleaseRequest, risk_officer: Any, *, committed: bool) -> Any:
+    end = timezone.now().replace(minute=0, second=0, microsecond=0)
+    report = monitoring.report_request(
+        actor=risk_officer,
+        version=rr.model_version,
+        environment="production",
+        kind="drift",
+        window_start=end - timedelta(days=1),
+        window_end=end,
+    )
+    if committed:
+        with transaction.atomic():
+            commit.record_commit(report)
+    return report
+
+
+def _alert(rr: ReleaseRequest, kind: str) -> Any:
+    alert, created = monitoring.alert_raise(
+        kind=kind,
+        version=rr.model_version,
+        environment="production",
+        message=f"{kind} breached",
+        details={"breaches": []},
+    )
+    assert created
+    with transaction.atomic():
+        commit.record_commit(alert)
+    return alert
+
+
+def _get(user: Any, url: str) -> str:
+    client = Client()
+    client.force_login(user)
+    response = client.get(url)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_report_page_verified_then_altered(
+    approved: ReleaseRequest, risk_officer: Any
+) -> None:
+    report = _report(approved, risk_officer, committed=True)
+    sequence()
+    url = reverse("audits:report", args=[report.pk])
+
+    clean = _get(risk_officer, url)
+    tamper(
+        "audits_monitoringreport",
+        "window_start = window_start - interval '7 days'",
+        report.pk,
+    )
+    altered = _get(risk_officer, url)
+
+    assert marks(element(clean, "report-integrity")) == ["verified"]
+    mark = element(altered, "report-integrity")
+    assert marks(mark) == ["altered"]
+    assert "window_start" in mark
+
+
+def test_report_without_a_leaf_is_not_verified(
+    approved: ReleaseRequest, risk_officer: Any
+) -> None:
+    report = _report(approved, risk_officer, committed=False)
+
+    html = _get(risk_officer, reverse("audits:report", args=[report.pk]))
+
+    assert marks(element(html, "report-integrity")) == ["not_verified"]
+
+
+def test_open_alerts_marked_each(approved: ReleaseRequest, risk_officer: Any) -> None:
+    forged = _alert(approved, "drift")
+    untouched = _alert(approved, "fairness")
+    sequence()
+    tamper("audits_alert", "message = %s, severity = 'low'", forged.pk, ("all quiet",))
+
+    html = _get(risk_officer, reverse("audits:monitoring"))
+
+    row = element(html, f"alert-{forged.pk}")
+    assert "all quiet" in row
+    assert marks(row) == ["altered"]
+    assert marks(element(html, f"alert-{untouched.pk}")) == ["verified"]
