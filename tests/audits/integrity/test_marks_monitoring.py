@@ -1,7 +1,5 @@
 """The report page and the open alerts of the monitoring page carry the mark of
-their ledger leaf (issue 13, item 5). The monitoring services' own record leaves
-are the lead's part; here the leaf is appended as they will, with
-``record_commit``, so that the page's reading of it is what is tested."""
+their ledger leaf, appended by the monitoring services (issue 13, item 5)."""
 
 from __future__ import annotations
 
@@ -9,20 +7,24 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from audits.integrity import commit
 from audits.monitoring import services as monitoring
 from governance.models import ReleaseRequest
-from tests.audits.integrity.marks_helpers import element, marks, sequence, tamper
+from tests.audits.integrity.marks_helpers import (
+    drop_commitments,
+    element,
+    marks,
+    sequence,
+    tamper,
+)
 
 pytestmark = pytest.mark.usefixtures("ledger_key")
 
 
-def _report(rr: ReleaseRequest, risk_officer: Any, *, committed: bool) -> Any:
+def _report(rr: ReleaseRequest, risk_officer: Any) -> Any:
     end = timezone.now().replace(minute=0, second=0, microsecond=0)
     report = monitoring.report_request(
         actor=risk_officer,
@@ -32,9 +34,6 @@ def _report(rr: ReleaseRequest, risk_officer: Any, *, committed: bool) -> Any:
         window_start=end - timedelta(days=1),
         window_end=end,
     )
-    if committed:
-        with transaction.atomic():
-            commit.record_commit(report)
     return report
 
 
@@ -47,8 +46,6 @@ def _alert(rr: ReleaseRequest, kind: str) -> Any:
         details={"breaches": []},
     )
     assert created
-    with transaction.atomic():
-        commit.record_commit(alert)
     return alert
 
 
@@ -63,7 +60,7 @@ def _get(user: Any, url: str) -> str:
 def test_report_page_verified_then_altered(
     approved: ReleaseRequest, risk_officer: Any
 ) -> None:
-    report = _report(approved, risk_officer, committed=True)
+    report = _report(approved, risk_officer)
     sequence()
     url = reverse("audits:report", args=[report.pk])
 
@@ -84,7 +81,8 @@ def test_report_page_verified_then_altered(
 def test_report_without_a_leaf_is_not_verified(
     approved: ReleaseRequest, risk_officer: Any
 ) -> None:
-    report = _report(approved, risk_officer, committed=False)
+    report = _report(approved, risk_officer)
+    drop_commitments("audits_monitoringreport", report.pk)
 
     html = _get(risk_officer, reverse("audits:report", args=[report.pk]))
 
