@@ -50,7 +50,7 @@ from audits.integrity import verify as integrity_verify
 from audits.ledger import checkpoint, fsck, records, witness
 from audits.ledger import services as ledger_services
 from audits.ledger.models import Alert, LedgerCheckpoint, LedgerEntry
-from audits.models import AuditEvent
+from audits.models import AuditEvent, RefusedAction
 from audits.monitoring import rollup, web_views
 from audits.monitoring.models import (
     DecisionCell,
@@ -814,11 +814,12 @@ def _attach_verdicts(
     events: Sequence[dict[str, Any]] = (),
     gate_rows: Sequence[dict[str, Any]] = (),
     deployment_rows: Sequence[dict[str, Any]] = (),
+    refusal_rows: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """Check every governance record of a pack against the ledger, in one batch,
     and write its verdict into its data (``integrity``): ``pairs`` are (row, its
-    data); ``events``, ``gate_rows`` and ``deployment_rows`` are data whose rows
-    are loaded here by id. Inclusion proofs are checked against the pack's
+    data); ``events``, ``gate_rows``, ``deployment_rows`` and ``refusal_rows``
+    are data whose rows are loaded here by id. Inclusion proofs are checked against the pack's
     checkpoint (the latest signed by ``as_of``). Returns the pack's
     ``record_integrity.json``: the counts and every record's verdict."""
     pairs = list(pairs)
@@ -833,6 +834,8 @@ def _attach_verdicts(
     pairs += [(by_decision[g["decision_id"]], g) for g in gate_rows]
     by_deployment = Deployment.objects.in_bulk([d["id"] for d in deployment_rows])
     pairs += [(by_deployment[d["id"]], d) for d in deployment_rows]
+    by_refusal = RefusedAction.objects.in_bulk([r["id"] for r in refusal_rows])
+    pairs += [(by_refusal[r["id"]], r) for r in refusal_rows]
     pack_checkpoint = (
         LedgerCheckpoint.objects.filter(created_at__lte=as_of).order_by("-size").first()
     )
@@ -1284,12 +1287,12 @@ def period_pack_content(
         }
         for r in requests
     ]
-    signatures = [
-        _signature_data(s)
-        for s in Signature.objects.filter(
-            request__in=requests, signed_at__lte=as_of
-        ).order_by("signed_at", "id")
-    ]
+    signature_rows = list(
+        Signature.objects.filter(request__in=requests, signed_at__lte=as_of).order_by(
+            "signed_at", "id"
+        )
+    )
+    signatures = [_signature_data(s) for s in signature_rows]
     deployment_rows = [
         {"version": d.model_version.version, **_deployment_row(d)}
         for d in Deployment.objects.filter(
@@ -1315,18 +1318,27 @@ def period_pack_content(
         as_of=as_of,
         ledger_size=ledger_size,
     )
+    report_data = [
+        {**_report_data(r), "version": versions[r.model_version_id].version}
+        for r in reports
+    ]
+    record_integrity = _attach_verdicts(
+        [
+            *zip(reports, report_data, strict=True),
+            *zip(alerts, alert_data, strict=True),
+            *zip(requests, request_data, strict=True),
+            *zip(signature_rows, signatures, strict=True),
+        ],
+        as_of=as_of,
+        events=[e for r in [*alert_data, *request_data] for e in r["history"]],
+        deployment_rows=deployment_rows,
+        refusal_rows=[*refusals["on_model"], *refusals["of_people"]],
+    )
 
     sources = [
         _csv_source("volume.csv", VOLUME_COLUMNS, volume_rows),
         _json_source(
-            "monitoring_reports.json",
-            {
-                "period": period_iso,
-                "reports": [
-                    {**_report_data(r), "version": versions[r.model_version_id].version}
-                    for r in reports
-                ],
-            },
+            "monitoring_reports.json", {"period": period_iso, "reports": report_data}
         ),
         _json_source("alerts.json", {"period": period_iso, "alerts": alert_data}),
         _json_source(
@@ -1336,6 +1348,7 @@ def period_pack_content(
         _csv_source("deployments.csv", PERIOD_DEPLOYMENT_COLUMNS, deployment_rows),
         _json_source("refusals.json", {"period": period_iso, **refusals}),
         _json_source("ledger_integrity.json", integrity),
+        _json_source(RECORD_INTEGRITY, record_integrity),
     ]
     manifest = manifest_of(
         sources,
@@ -1369,8 +1382,9 @@ def period_pack_content(
                 {
                     **_report_view(r),
                     "version": versions[r.model_version_id].version,
+                    "integrity": d["integrity"],
                 }
-                for r in reports
+                for r, d in zip(reports, report_data, strict=True)
             ],
             "breached": sum(1 for r in reports if r.breaches),
             "alerts": _shown(alert_data),
@@ -1380,6 +1394,7 @@ def period_pack_content(
             "deployment_rows": _shown(deployment_rows),
             "refusals": _shown(refusals),
             "integrity": _shown(integrity),
+            "record_integrity": record_integrity,
         }
     )
     with timezone.override(UTC):

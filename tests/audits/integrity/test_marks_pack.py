@@ -102,3 +102,40 @@ def test_a_request_without_its_leaf_is_not_verified_in_the_pack(
     assert approval["integrity"]["state"] == "not_verified"
     assert _source(content, "record_integrity.json")["not_verified"] == 1
     assert "[not verified (no ledger leaf commits to it)]" in content.html
+
+
+def test_period_pack_marks_a_forged_signature_and_counts_the_records(
+    approved: ReleaseRequest,
+) -> None:
+    sequence()
+    forged, untouched = Signature.objects.filter(request=approved).order_by("pk")
+    tamper(
+        "governance_signature",
+        "signed_at = signed_at - interval '2 days'",
+        untouched.pk,
+    )
+    now = timezone.now()
+
+    content = collect.period_pack_content(
+        model=approved.model_version.model,
+        period_start=now - timedelta(days=30),
+        period_end=now,
+        as_of=now,
+    )
+
+    approvals = _source(content, "approvals.json")
+    by_id = {s["id"]: s["integrity"] for s in approvals["signatures"]}
+    assert by_id[untouched.pk]["state"] == "altered"
+    assert by_id[untouched.pk]["fields"] == ["signed_at"]
+    assert by_id[forged.pk]["state"] == "verified"
+    (request,) = approvals["requests"]
+    assert request["integrity"]["state"] == "verified"
+    assert all(e["integrity"]["state"] == "verified" for e in request["history"])
+    summary = _source(content, "record_integrity.json")
+    assert (summary["altered"], summary["not_verified"]) == (1, 0)
+    assert summary["checked"] == summary["verified"] + 1 >= 8
+    assert '<span class="warn">1 ALTERED</span>' in content.html
+    assert (
+        f"[ALTERED: does not match ledger seq {by_id[untouched.pk]['seq']} "
+        "(differs in signed_at)]" in content.html
+    )
