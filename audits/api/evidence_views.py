@@ -183,11 +183,19 @@ class PackDetailApi(APIView):
     @extend_schema(
         operation_id="evidence_pack_detail",
         summary="An evidence pack: status, digests and download URLs",
+        description=(
+            "`integrity` says whether the pack row (its status and digests) "
+            "matches its ledger leaf: state verified, altered or not_verified, "
+            "seq, label, detail, fields."
+        ),
         responses={200: OpenApiResponse(OpenApiTypes.OBJECT), **_ERRORS},
         tags=["evidence"],
     )
     def get(self, request: Request, pk: int) -> Response:
-        return Response(pack_json(_pack_get(request, pk), request))
+        pack = _pack_get(request, pk)
+        return Response(
+            {**pack_json(pack, request), "integrity": verify.verdict(pack).as_dict()}
+        )
 
 
 class PackFileApi(APIView):
