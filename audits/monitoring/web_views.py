@@ -259,7 +259,8 @@ def monitoring(request: HttpRequest) -> HttpResponse:
         if can_see_alerts
         else []
     )
-    alert_verdicts = integrity.verdicts(alerts)
+    # Monitors (their settings) and open alerts against their record leaves.
+    verdicts = integrity.verdicts([*monitors, *alerts])
     return render(
         request,
         "audits/monitoring.html",
@@ -271,7 +272,7 @@ def monitoring(request: HttpRequest) -> HttpResponse:
             "can_see_alerts": can_see_alerts,
             "can_change": user.has_perm(PERM_CHANGE),
             "alerts": alerts,
-            "alert_verdicts": alert_verdicts,
+            "verdicts": verdicts,
             "alerts_shown": OPEN_ALERTS_SHOWN,
         },
     )

@@ -101,3 +101,21 @@ def test_open_alerts_marked_each(approved: ReleaseRequest, risk_officer: Any) ->
     assert "all quiet" in row
     assert marks(row) == ["altered"]
     assert marks(element(html, f"alert-{untouched.pk}")) == ["verified"]
+
+
+def test_a_monitor_whose_settings_were_edited_behind_the_app_is_altered(
+    approved: ReleaseRequest, risk_officer: Any
+) -> None:
+    version = approved.model_version
+    forged = monitoring.monitor_ensure(version=version, environment="production")
+    untouched = monitoring.monitor_ensure(version=version, environment="staging")
+    sequence()
+    tamper("audits_monitor", "is_enabled = false", forged.pk)
+
+    html = _get(risk_officer, reverse("audits:monitoring"))
+
+    row = element(html, f"monitor-{forged.pk}")
+    assert "Disabled" in row
+    assert marks(row) == ["altered"]
+    assert "is_enabled" in row
+    assert marks(element(html, f"monitor-{untouched.pk}")) == ["verified"]
