@@ -102,3 +102,21 @@ def test_model_history_marks_and_a_missing_leaf_is_not_verified(
 
     assert marks(element(html, f"history-{dropped.history_id}")) == ["not_verified"]
     assert marks(element(html, f"history-{kept.history_id}")) == ["verified"]
+
+
+def test_version_page_checks_its_status_against_its_history(
+    approved: ReleaseRequest, developer: Any
+) -> None:
+    sequence()
+    version = approved.model_version
+    url = reverse("registry:version_detail", args=[version.model.slug, version.version])
+
+    clean = _get(developer, url)
+    # the status flipped in the row only: the history row still says "submitted"
+    tamper("registry_modelversion", "status = 'draft'", version.pk)
+    flipped = _get(developer, url)
+
+    assert marks(element(clean, "version-integrity")) == ["verified"]
+    mark = element(flipped, "version-integrity")
+    assert marks(mark) == ["altered"]
+    assert "differs from its latest history row in status" in mark
