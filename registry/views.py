@@ -716,39 +716,6 @@ def _version(request: HttpRequest, slug: str, version: str) -> ModelVersion:
     )
 
 
-# What a version page shows as evidence: checked against its latest history row.
-VERSION_EVIDENCE_FIELDS = (
-    "status",
-    "artifact_sha256",
-    "content_digest",
-    "submitted_at",
-)
-
-
-def _version_verdict(mv: ModelVersion) -> integrity.Verdict:
-    """The version's status and digests against its latest history row, and that
-    row against its record leaf. The row is current state; its history rows are
-    the insert-only evidence it must agree with."""
-    record = mv.history.order_by("-history_date", "-history_id").first()
-    if record is None:
-        return integrity.Verdict(integrity.NOT_VERIFIED, detail="no history row")
-    verdict = integrity.verdict(record)
-    differ = tuple(
-        name
-        for name in VERSION_EVIDENCE_FIELDS
-        if getattr(mv, name) != getattr(record, name)
-    )
-    if verdict.verified and differ:
-        return integrity.Verdict(
-            integrity.ALTERED,
-            seq=verdict.seq,
-            detail="the version differs from its latest history row in "
-            + ", ".join(differ),
-            fields=differ,
-        )
-    return verdict
-
-
 @page
 @require_GET
 def version_detail(request: HttpRequest, slug: str, version: str) -> HttpResponse:
@@ -776,7 +743,9 @@ def version_detail(request: HttpRequest, slug: str, version: str) -> HttpRespons
             "metrics": _items(mv.metrics),
             "baseline": baseline_view(mv.baseline),
             "can_submit": can_submit,
-            "version_verdict": _version_verdict(mv),
+            # The version row against its latest history row, and that row
+            # against its record leaf.
+            "version_verdict": integrity.verdict(mv),
         },
     )
 

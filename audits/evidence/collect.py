@@ -801,6 +801,8 @@ def _verdict_data(
         "seq": seq,
         "label": verdict.label,
     }
+    if verdict.since:
+        data["since"] = verdict.since
     if not verdict.verified:
         data["detail"] = verdict.detail
         data["fields"] = list(verdict.fields)

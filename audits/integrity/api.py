@@ -36,6 +36,11 @@ class IntegrityOutputSerializer(serializers.Serializer[Any]):
         help_text='e.g. "verified" or "altered: does not match ledger seq 12"'
     )
     detail = serializers.CharField(allow_blank=True)
+    since = serializers.CharField(
+        allow_null=True,
+        help_text="For a record written before the ledger committed to records "
+        "and committed later (backfilled): the day since which it is verified.",
+    )
     fields = serializers.ListField(
         child=serializers.CharField(),
         help_text="The row's fields that differ from the leaf (altered rows).",

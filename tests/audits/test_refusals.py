@@ -175,6 +175,7 @@ def test_api_lists_every_kind_newest_first_with_the_same_fields(
             "label": "verified",
             "detail": f"matches ledger seq {seq}, proved in the signed checkpoint",
             "fields": [],
+            "since": None,
         },
     }
     scope = next(r for r in body["results"] if r["kind"] == "token_scope")

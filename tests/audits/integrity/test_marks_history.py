@@ -119,4 +119,4 @@ def test_version_page_checks_its_status_against_its_history(
     assert marks(element(clean, "version-integrity")) == ["verified"]
     mark = element(flipped, "version-integrity")
     assert marks(mark) == ["altered"]
-    assert "differs from its latest history row in status" in mark
+    assert "differs from its latest history row in status" in mark, mark

@@ -180,4 +180,5 @@ def test_api_list_and_findings_carry_integrity(
         "label": "not verified",
         "detail": "no ledger leaf commits to it",
         "fields": [],
+        "since": None,
     }
