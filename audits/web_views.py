@@ -23,11 +23,12 @@ from django.views.decorators.http import require_GET
 from audits import selectors
 from audits import services as audit_services
 from audits import trail as trail_selectors
+from audits.integrity import marks
 from audits.ledger import integrity
 from audits.ledger import services as ledger_services
 from audits.ledger.integrity import LedgerIntegrityError
 from audits.ledger.models import LedgerCheckpoint
-from audits.models import AuditEvent, RefusalKind
+from audits.models import AuditEvent, RefusalKind, RefusedAction
 from governance import attestations
 from governance.exceptions import Conflict
 from governance.views import page
@@ -341,12 +342,18 @@ def access_log(request: HttpRequest) -> HttpResponse:
                 for key, value in recorded.items()
             },
         )
+    verdicts = marks.verdicts_by_pk(
+        AuditEvent, [row.event_id for row in log.rows] if log else []
+    )
     return render(
         request,
         "audits/access_log.html",
         {
             "form": form,
             "log": log,
+            "marked_rows": [
+                (row, verdicts.get(row.event_id)) for row in (log.rows if log else [])
+            ],
             "filtered": any(
                 data.get(name) not in (None, "") for name in data if name != "before"
             ),
@@ -421,12 +428,18 @@ def refusals(request: HttpRequest) -> HttpResponse:
         audit_services.refusals_view_record(
             actor=user, filters=selectors.refusal_recorded_filters(data)
         )
+    verdicts = marks.verdicts_by_pk(
+        RefusedAction, [row.refusal_id for row in log.rows] if log else []
+    )
     return render(
         request,
         "audits/refusals.html",
         {
             "form": form,
             "log": log,
+            "marked_rows": [
+                (row, verdicts.get(row.refusal_id)) for row in (log.rows if log else [])
+            ],
             "filtered": any(
                 data.get(name) not in (None, "") for name in data if name != "before"
             ),

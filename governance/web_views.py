@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from audits.integrity import verify
 from audits.models import AuditEvent
 from governance import forms, refusals, services
 from governance.choices import (
@@ -267,9 +268,17 @@ def _detail_context(user: Any, rr: ReleaseRequest) -> dict[str, Any]:
         (item, ok, outcomes.get(detail, detail))
         for item, ok, detail in services.approval_checklist(rr)
     ]
-    events = AuditEvent.objects.filter(
-        object_type=OBJECT_TYPE, object_id=str(rr.pk)
-    ).order_by("occurred_at", "id")
+    events = list(
+        AuditEvent.objects.filter(
+            object_type=OBJECT_TYPE, object_id=str(rr.pk)
+        ).order_by("occurred_at", "id")
+    )
+    findings = list(
+        Finding.objects.filter(model_version=version).select_related("owner")
+    )
+    signatures = list(rr.signatures.select_related("signer"))
+    # Every record the page shows as evidence, checked against the ledger at once.
+    verdicts = verify.verdicts([rr, *signatures, *findings, *events])
     rollback = sorted((rr.rollback_targets or {}).items())
     environments = ", ".join(rr.environments)
     outcome = dict(ValidationOutcome.choices).get(rr.validation_outcome, "")
@@ -283,11 +292,11 @@ def _detail_context(user: Any, rr: ReleaseRequest) -> dict[str, Any]:
         "papers": _papers(version),
         "checklist": checklist,
         "checklist_ok": all(ok for _, ok, _ in checklist),
-        "findings": list(
-            Finding.objects.filter(model_version=version).select_related("owner")
-        ),
-        "signatures": list(rr.signatures.select_related("signer")),
-        "events": list(events),
+        "findings": findings,
+        "signatures": signatures,
+        "events": events,
+        "verdicts": verdicts,
+        "rr_verdict": verdicts[verify.key_of(rr)],
         "rollback": rollback,
         "actions": _actions(user, rr),
         "approve_meaning": f"approved for use in {environments}",
@@ -647,9 +656,12 @@ def findings(request: HttpRequest) -> HttpResponse:
             Q(model_version__model__owner=user)
             | Q(model_version__model__developers=user)
         ).distinct()
+    found = list(qs)
+    verdicts = verify.verdicts(found)
     rows = [
         {
             "finding": f,
+            "verdict": verdicts[verify.key_of(f)],
             "can_remediate": f.status != FindingStatus.CLOSED
             and (
                 f.owner_id == user.pk
@@ -660,7 +672,7 @@ def findings(request: HttpRequest) -> HttpResponse:
             and user.pk not in {f.owner_id, f.remediation_submitted_by_id}
             and user.pk not in workflow.involved_people(f.model_version),
         }
-        for f in qs
+        for f in found
     ]
     return render(
         request,

@@ -24,6 +24,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from audits.integrity import verify as integrity
 from governance.exceptions import Conflict
 from governance.services import dossier as dossier_services
 from governance.views import page
@@ -311,7 +312,12 @@ def _history_context(
                 as_of_url=f"{base_url}?{query}",
             )
         )
-    return {"entries": entries, "history_truncated": len(records) == HISTORY_LIMIT}
+    return {
+        "entries": entries,
+        "history_truncated": len(records) == HISTORY_LIMIT,
+        # Each history row checked against its record leaf, in one batch.
+        "verdicts": integrity.verdicts(records),
+    }
 
 
 def _describe_paper_change(
@@ -371,7 +377,11 @@ def _paper_history(request: HttpRequest, paper: Paper) -> HttpResponse:
                 record.content or {},
                 _template_context_at(paper.model, at),
             )
-            snapshot.update(completeness=completeness, sections=sections)
+            snapshot.update(
+                completeness=completeness,
+                sections=sections,
+                verdict=integrity.verdict(record),
+            )
     return render(
         request,
         "registry/paper_history.html",
@@ -636,6 +646,7 @@ def model_history(request: HttpRequest, slug: str) -> HttpResponse:
             "model": model,
             "entries": entries,
             "history_truncated": len(records) == HISTORY_LIMIT,
+            "verdicts": integrity.verdicts(records),
         },
     )
 
@@ -732,6 +743,9 @@ def version_detail(request: HttpRequest, slug: str, version: str) -> HttpRespons
             "metrics": _items(mv.metrics),
             "baseline": baseline_view(mv.baseline),
             "can_submit": can_submit,
+            # The version row against its latest history row, and that row
+            # against its record leaf.
+            "version_verdict": integrity.verdict(mv),
         },
     )
 

@@ -35,6 +35,9 @@ from audits import selectors as audit_selectors
 from audits import services as audit_services
 from audits.evidence import selectors, services
 from audits.evidence.models import EvidencePack, PackStatus
+from audits.integrity import marks, verify
+from audits.integrity.api import IntegrityOutputSerializer
+from audits.models import AuditEvent
 from governance.choices import TokenScope
 from governance.permissions import HasModelPermission
 from registry import selectors as registry_selectors
@@ -180,11 +183,19 @@ class PackDetailApi(APIView):
     @extend_schema(
         operation_id="evidence_pack_detail",
         summary="An evidence pack: status, digests and download URLs",
+        description=(
+            "`integrity` says whether the pack row (its status and digests) "
+            "matches its ledger leaf: state verified, altered or not_verified, "
+            "seq, label, detail, fields."
+        ),
         responses={200: OpenApiResponse(OpenApiTypes.OBJECT), **_ERRORS},
         tags=["evidence"],
     )
     def get(self, request: Request, pk: int) -> Response:
-        return Response(pack_json(_pack_get(request, pk), request))
+        pack = _pack_get(request, pk)
+        return Response(
+            {**pack_json(pack, request), "integrity": verify.verdict(pack).as_dict()}
+        )
 
 
 class PackFileApi(APIView):
@@ -248,7 +259,33 @@ class AccessLogQuerySerializer(serializers.Serializer[Any]):
         return attrs
 
 
-def _access_row(row: audit_selectors.AccessRow) -> dict[str, Any]:
+class AccessRowOutputSerializer(serializers.Serializer[Any]):
+    event_id = serializers.IntegerField()
+    occurred_at = serializers.DateTimeField()
+    who = serializers.CharField()
+    username = serializers.CharField(allow_null=True)
+    event_type = serializers.CharField()
+    access = serializers.CharField()
+    prediction_id = serializers.UUIDField(allow_null=True)
+    pack_id = serializers.IntegerField(allow_null=True)
+    detail = serializers.CharField(allow_null=True)
+    request_id = serializers.CharField(allow_null=True)
+    seq = serializers.IntegerField(allow_null=True)
+    integrity = IntegrityOutputSerializer(
+        help_text="Whether the audit event matches its ledger leaf."
+    )
+
+
+class AccessLogPageSerializer(serializers.Serializer[Any]):
+    results = AccessRowOutputSerializer(many=True)
+    next = serializers.URLField(allow_null=True)
+
+
+def _access_row(
+    row: audit_selectors.AccessRow, verdict: verify.Verdict | None
+) -> dict[str, Any]:
+    if verdict is None:
+        verdict = verify.Verdict(verify.NOT_VERIFIED, detail="not checked")
     return {
         "event_id": row.event_id,
         "occurred_at": row.occurred_at.isoformat(),
@@ -261,6 +298,7 @@ def _access_row(row: audit_selectors.AccessRow) -> dict[str, Any]:
         "detail": row.detail or None,
         "request_id": row.request_id or None,
         "seq": row.seq,
+        "integrity": verdict.as_dict(),
     }
 
 
@@ -275,7 +313,8 @@ class AccessLogApi(APIView):
         description=(
             "Newest first; `next` is the URL of the older rows, or null. Each row "
             "is an insert-only audit event and a ledger leaf (`seq`, null while "
-            "queued). Reading the log is itself recorded."
+            "queued); `integrity` says whether it matches that leaf (only "
+            "`verified` vouches for it). Reading the log is itself recorded."
         ),
         parameters=[
             OpenApiParameter("who", str, description="user name or part of a name"),
@@ -289,7 +328,7 @@ class AccessLogApi(APIView):
             OpenApiParameter("before", int, description="event id to continue before"),
             OpenApiParameter("limit", int, description="rows per page, 1 to 500"),
         ],
-        responses={200: OpenApiResponse(OpenApiTypes.OBJECT), **_ERRORS},
+        responses={200: AccessLogPageSerializer, **_ERRORS},
         tags=["evidence"],
     )
     def get(self, request: Request) -> Response:
@@ -328,6 +367,12 @@ class AccessLogApi(APIView):
             next_url = request.build_absolute_uri(
                 f"{reverse('api-access-log')}?{urlencode(params)}"
             )
+        verdicts = marks.verdicts_by_pk(AuditEvent, [row.event_id for row in log.rows])
         return Response(
-            {"results": [_access_row(row) for row in log.rows], "next": next_url}
+            {
+                "results": [
+                    _access_row(row, verdicts.get(row.event_id)) for row in log.rows
+                ],
+                "next": next_url,
+            }
         )

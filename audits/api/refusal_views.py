@@ -23,7 +23,9 @@ from rest_framework.views import APIView
 
 from audits import selectors as audit_selectors
 from audits import services as audit_services
-from audits.models import RefusalKind
+from audits.integrity import marks, verify
+from audits.integrity.api import IntegrityOutputSerializer
+from audits.models import RefusalKind, RefusedAction
 from governance.choices import TokenScope
 from governance.permissions import HasModelPermission
 
@@ -80,6 +82,9 @@ class RefusalOutputSerializer(serializers.Serializer[Any]):
     token_id = serializers.IntegerField(allow_null=True)
     request_id = serializers.CharField(allow_null=True)
     seq = serializers.IntegerField(allow_null=True)
+    integrity = IntegrityOutputSerializer(
+        help_text="Whether the row matches its ledger leaf."
+    )
 
 
 class RefusalPageSerializer(serializers.Serializer[Any]):
@@ -87,7 +92,11 @@ class RefusalPageSerializer(serializers.Serializer[Any]):
     next = serializers.URLField(allow_null=True)
 
 
-def _refusal_row(row: audit_selectors.RefusalRow) -> dict[str, Any]:
+def _refusal_row(
+    row: audit_selectors.RefusalRow, verdict: verify.Verdict | None
+) -> dict[str, Any]:
+    if verdict is None:
+        verdict = verify.Verdict(verify.NOT_VERIFIED, detail="not checked")
     return {
         "refusal_id": row.refusal_id,
         "occurred_at": row.occurred_at.isoformat(),
@@ -105,6 +114,7 @@ def _refusal_row(row: audit_selectors.RefusalRow) -> dict[str, Any]:
         "token_id": row.token_id,
         "request_id": row.request_id or None,
         "seq": row.seq,
+        "integrity": verdict.as_dict(),
     }
 
 
@@ -120,8 +130,9 @@ class RefusalListApi(APIView):
         "separation-of-duties, permission and token refusals",
         description=(
             "Newest first; `next` is the URL of the older rows, or null. Each row "
-            "is insert-only and a ledger leaf (`seq`, null while queued). Reading "
-            "is itself recorded in the access log."
+            "is insert-only and a ledger leaf (`seq`, null while queued); "
+            "`integrity` says whether it matches that leaf (only `verified` "
+            "vouches for it). Reading is itself recorded in the access log."
         ),
         parameters=[
             OpenApiParameter("kind", str, enum=RefusalKind.values),
@@ -164,6 +175,14 @@ class RefusalListApi(APIView):
             next_url = request.build_absolute_uri(
                 f"{reverse('api-refusals')}?{urlencode(params)}"
             )
+        verdicts = marks.verdicts_by_pk(
+            RefusedAction, [row.refusal_id for row in log.rows]
+        )
         return Response(
-            {"results": [_refusal_row(row) for row in log.rows], "next": next_url}
+            {
+                "results": [
+                    _refusal_row(row, verdicts.get(row.refusal_id)) for row in log.rows
+                ],
+                "next": next_url,
+            }
         )

@@ -45,10 +45,12 @@ from audits import trail
 from audits.evidence import refusals as pack_refusals
 from audits.evidence import render
 from audits.evidence.manifest import Source, manifest_of
+from audits.integrity import inventory as integrity_inventory
+from audits.integrity import verify as integrity_verify
 from audits.ledger import checkpoint, fsck, records, witness
 from audits.ledger import services as ledger_services
 from audits.ledger.models import Alert, LedgerCheckpoint, LedgerEntry
-from audits.models import AuditEvent
+from audits.models import AuditEvent, RefusedAction
 from audits.monitoring import rollup, web_views
 from audits.monitoring.models import (
     DecisionCell,
@@ -777,6 +779,93 @@ def _utc(value: datetime, name: str) -> datetime:
     return value.astimezone(UTC)
 
 
+# --- Record integrity (issue 13) ---------------------------------------------------
+
+RECORD_INTEGRITY = "record_integrity.json"
+
+
+def _verdict_data(
+    verdict: integrity_verify.Verdict, *, size: int, current_state: bool
+) -> dict[str, Any]:
+    """A verdict as a pack stores it, in the terms of the pack's checkpoint (of
+    ``size`` leaves). So that a rebuild at the same as-of gives the same bytes
+    whatever was sequenced or changed since, a verified row names its seq only
+    when that checkpoint covers it and the row is written once (the latest
+    revision of a current-state row, a request or a finding, moves on with it),
+    and its detail is left out."""
+    seq = verdict.seq
+    if verdict.verified and (current_state or seq is None or seq >= size):
+        seq = None
+    data: dict[str, Any] = {
+        "state": verdict.state,
+        "seq": seq,
+        "label": verdict.label,
+    }
+    if verdict.since:
+        data["since"] = verdict.since
+    if not verdict.verified:
+        data["detail"] = verdict.detail
+        data["fields"] = list(verdict.fields)
+    return data
+
+
+def _attach_verdicts(
+    pairs: Sequence[tuple[Any, dict[str, Any]]],
+    *,
+    as_of: datetime,
+    events: Sequence[dict[str, Any]] = (),
+    gate_rows: Sequence[dict[str, Any]] = (),
+    deployment_rows: Sequence[dict[str, Any]] = (),
+    refusal_rows: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:
+    """Check every governance record of a pack against the ledger, in one batch,
+    and write its verdict into its data (``integrity``): ``pairs`` are (row, its
+    data); ``events``, ``gate_rows``, ``deployment_rows`` and ``refusal_rows``
+    are data whose rows are loaded here by id. Inclusion proofs are checked against the pack's
+    checkpoint (the latest signed by ``as_of``). Returns the pack's
+    ``record_integrity.json``: the counts and every record's verdict."""
+    pairs = list(pairs)
+    by_event = AuditEvent.objects.in_bulk([e["id"] for e in events])
+    pairs += [(by_event[e["id"]], e) for e in events if e["id"] in by_event]
+    by_decision = {
+        str(d.decision_id): d
+        for d in GateDecision.objects.filter(
+            decision_id__in=[g["decision_id"] for g in gate_rows]
+        )
+    }
+    pairs += [(by_decision[g["decision_id"]], g) for g in gate_rows]
+    by_deployment = Deployment.objects.in_bulk([d["id"] for d in deployment_rows])
+    pairs += [(by_deployment[d["id"]], d) for d in deployment_rows]
+    by_refusal = RefusedAction.objects.in_bulk([r["id"] for r in refusal_rows])
+    pairs += [(by_refusal[r["id"]], r) for r in refusal_rows]
+    pack_checkpoint = (
+        LedgerCheckpoint.objects.filter(created_at__lte=as_of).order_by("-size").first()
+    )
+    size = pack_checkpoint.size if pack_checkpoint is not None else 0
+    found = integrity_verify.verdicts(
+        [row for row, _ in pairs], checkpoint=pack_checkpoint
+    )
+    records = []
+    for row, data in pairs:
+        evidence = integrity_inventory.by_model()[row._meta.concrete_model]
+        verdict = _verdict_data(
+            found[integrity_verify.key_of(row)],
+            size=size,
+            current_state=evidence.kind == integrity_inventory.CURRENT_STATE,
+        )
+        data["integrity"] = verdict
+        records.append({"table": row._meta.db_table, "pk": str(row.pk), **verdict})
+    records.sort(key=lambda r: (r["table"], len(r["pk"]), r["pk"]))
+    counts = Counter(r["state"] for r in records)
+    return {
+        "checked": len(records),
+        "verified": counts[integrity_verify.VERIFIED],
+        "altered": counts[integrity_verify.ALTERED],
+        "not_verified": counts[integrity_verify.NOT_VERIFIED],
+        "records": records,
+    }
+
+
 def version_pack_content(
     *,
     version: ModelVersion,
@@ -822,12 +911,12 @@ def version_pack_content(
     finding_data = [
         _finding_data(f, finding_events[str(f.pk)], as_of) for f in findings
     ]
-    signatures = [
-        _signature_data(s)
-        for s in Signature.objects.filter(
-            model_version=version, signed_at__lte=as_of
-        ).order_by("signed_at", "id")
-    ]
+    signature_rows = list(
+        Signature.objects.filter(model_version=version, signed_at__lte=as_of).order_by(
+            "signed_at", "id"
+        )
+    )
+    signatures = [_signature_data(s) for s in signature_rows]
     approved_times = [
         r.approved_at
         for r in requests
@@ -853,6 +942,19 @@ def version_pack_content(
     gate_rows = _gate_rows(version, as_of)
     deployment_rows = _deployment_rows(version, as_of)
     reports = _reports(version, period_start, period_end, as_of)
+    report_data = [_report_data(r) for r in reports]
+    record_integrity = _attach_verdicts(
+        [
+            *zip(requests, request_data, strict=True),
+            *zip(findings, finding_data, strict=True),
+            *zip(signature_rows, signatures, strict=True),
+            *zip(reports, report_data, strict=True),
+        ],
+        as_of=as_of,
+        events=[e for r in [*request_data, *finding_data] for e in r["history"]],
+        gate_rows=gate_rows,
+        deployment_rows=deployment_rows,
+    )
     integrity = _ledger_integrity(as_of)
     in_force = _in_force(request_data, as_of)
     version_data = _version_data(version, as_of)
@@ -891,6 +993,7 @@ def version_pack_content(
                             "approved_artifact_sha256",
                             "approved_content_digest",
                             "revoked_at",
+                            "integrity",
                         )
                     }
                     for r in request_data
@@ -904,10 +1007,11 @@ def version_pack_content(
             "monitoring_reports.json",
             {
                 "period": {"start": _iso(period_start), "end": _iso(period_end)},
-                "reports": [_report_data(r) for r in reports],
+                "reports": report_data,
             },
         ),
         _json_source("ledger_integrity.json", integrity),
+        _json_source(RECORD_INTEGRITY, record_integrity),
     ]
     checkpoint_row = integrity["checkpoint"]
     ledger_size = checkpoint_row["size"] if checkpoint_row else 0
@@ -954,8 +1058,12 @@ def version_pack_content(
             "signatures": _shown(signatures),
             "gate_rows": _shown(gate_rows),
             "deployment_rows": _shown(deployment_rows),
-            "reports": [_report_view(r) for r in reports],
+            "reports": [
+                {**_report_view(r), "integrity": d["integrity"]}
+                for r, d in zip(reports, report_data, strict=True)
+            ],
             "integrity": _shown(integrity),
+            "record_integrity": record_integrity,
         }
     )
     # The template prints times as UTC, whatever the active time zone.
@@ -1181,12 +1289,12 @@ def period_pack_content(
         }
         for r in requests
     ]
-    signatures = [
-        _signature_data(s)
-        for s in Signature.objects.filter(
-            request__in=requests, signed_at__lte=as_of
-        ).order_by("signed_at", "id")
-    ]
+    signature_rows = list(
+        Signature.objects.filter(request__in=requests, signed_at__lte=as_of).order_by(
+            "signed_at", "id"
+        )
+    )
+    signatures = [_signature_data(s) for s in signature_rows]
     deployment_rows = [
         {"version": d.model_version.version, **_deployment_row(d)}
         for d in Deployment.objects.filter(
@@ -1212,18 +1320,27 @@ def period_pack_content(
         as_of=as_of,
         ledger_size=ledger_size,
     )
+    report_data = [
+        {**_report_data(r), "version": versions[r.model_version_id].version}
+        for r in reports
+    ]
+    record_integrity = _attach_verdicts(
+        [
+            *zip(reports, report_data, strict=True),
+            *zip(alerts, alert_data, strict=True),
+            *zip(requests, request_data, strict=True),
+            *zip(signature_rows, signatures, strict=True),
+        ],
+        as_of=as_of,
+        events=[e for r in [*alert_data, *request_data] for e in r["history"]],
+        deployment_rows=deployment_rows,
+        refusal_rows=[*refusals["on_model"], *refusals["of_people"]],
+    )
 
     sources = [
         _csv_source("volume.csv", VOLUME_COLUMNS, volume_rows),
         _json_source(
-            "monitoring_reports.json",
-            {
-                "period": period_iso,
-                "reports": [
-                    {**_report_data(r), "version": versions[r.model_version_id].version}
-                    for r in reports
-                ],
-            },
+            "monitoring_reports.json", {"period": period_iso, "reports": report_data}
         ),
         _json_source("alerts.json", {"period": period_iso, "alerts": alert_data}),
         _json_source(
@@ -1233,6 +1350,7 @@ def period_pack_content(
         _csv_source("deployments.csv", PERIOD_DEPLOYMENT_COLUMNS, deployment_rows),
         _json_source("refusals.json", {"period": period_iso, **refusals}),
         _json_source("ledger_integrity.json", integrity),
+        _json_source(RECORD_INTEGRITY, record_integrity),
     ]
     manifest = manifest_of(
         sources,
@@ -1266,8 +1384,9 @@ def period_pack_content(
                 {
                     **_report_view(r),
                     "version": versions[r.model_version_id].version,
+                    "integrity": d["integrity"],
                 }
-                for r in reports
+                for r, d in zip(reports, report_data, strict=True)
             ],
             "breached": sum(1 for r in reports if r.breaches),
             "alerts": _shown(alert_data),
@@ -1277,6 +1396,7 @@ def period_pack_content(
             "deployment_rows": _shown(deployment_rows),
             "refusals": _shown(refusals),
             "integrity": _shown(integrity),
+            "record_integrity": record_integrity,
         }
     )
     with timezone.override(UTC):

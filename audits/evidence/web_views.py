@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from audits.evidence import selectors, services
 from audits.evidence.models import EvidencePack, PackStatus
+from audits.integrity import verify as integrity
 from audits.monitoring import selectors as monitoring_selectors
 from governance.views import page
 from registry import selectors as registry_selectors
@@ -264,6 +265,8 @@ def pack(request: HttpRequest, pk: int) -> HttpResponse:
                 kind: services.file_name(found, kind).rsplit("/", 1)[-1]
                 for kind in services.FILE_KINDS
             },
+            # Its status and digests against their record leaf.
+            "pack_verdict": integrity.verdict(found),
         },
     )
 

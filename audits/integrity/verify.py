@@ -185,7 +185,11 @@ def verdicts(
     entry_ids += [e for e, _ in expected.values() if e is not None]
     leaves = _leaves(entry_ids)
     if checkpoint is _LATEST:
-        checkpoint = LedgerCheckpoint.objects.order_by("-size").first()
+        # No query when no leaf is sequenced (an empty page costs nothing).
+        sequenced = any(leaf.seq is not None for leaf in leaves.values())
+        checkpoint = (
+            LedgerCheckpoint.objects.order_by("-size").first() if sequenced else None
+        )
     proven = _proven(leaves.values(), checkpoint)
     result: dict[Key, Verdict] = {}
     for rows in record_rows.values():

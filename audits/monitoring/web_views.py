@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
 
+from audits.integrity import verify as integrity
 from audits.ledger.models import Alert, AlertOccurrence
 from audits.monitoring import config, fairness, figures, selectors, services
 from audits.monitoring.models import (
@@ -258,6 +259,8 @@ def monitoring(request: HttpRequest) -> HttpResponse:
         if can_see_alerts
         else []
     )
+    # Monitors (their settings) and open alerts against their record leaves.
+    verdicts = integrity.verdicts([*monitors, *alerts])
     return render(
         request,
         "audits/monitoring.html",
@@ -269,6 +272,7 @@ def monitoring(request: HttpRequest) -> HttpResponse:
             "can_see_alerts": can_see_alerts,
             "can_change": user.has_perm(PERM_CHANGE),
             "alerts": alerts,
+            "verdicts": verdicts,
             "alerts_shown": OPEN_ALERTS_SHOWN,
         },
     )
@@ -623,6 +627,7 @@ def report(request: HttpRequest, pk: int) -> HttpResponse:
         "model": found.model_version.model,
         "breaches": [_breach_message(b) for b in found.breaches or []],
         "integrity": _integrity(found),
+        "report_verdict": integrity.verdict(found),
     }
     if found.status == ReportStatus.DONE:
         context["data"] = _kind_context(found)

@@ -22,10 +22,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audits.integrity import verify
+from audits.integrity.api import integrity_of
 from governance import admission, services
 from governance.api import gate_serializers as s
 from governance.choices import GateSource
-from governance.models import GateDecision
+from governance.models import Deployment, GateDecision
 from governance.permissions import HasModelPermission
 from governance.services import deployments
 from registry import selectors as registry_selectors
@@ -63,6 +65,23 @@ def _decisions(user: Any) -> Any:
     return qs.filter(Q(model_slug__in=visible) | Q(model_slug="", caller=user))
 
 
+def _with_integrity(rows: Any) -> list[dict[str, Any]]:
+    """Stored gate decisions or deployments as records: each with ``integrity``,
+    its verdict against its ledger leaf (one batch for the page). The gate's own
+    answer (POST) is not a record listing and carries none."""
+    rows = list(rows)
+    found = verify.verdicts(rows)
+    out = []
+    for row in rows:
+        serializer = (
+            s.DeploymentOutputSerializer
+            if isinstance(row, Deployment)
+            else s.GateDecisionOutputSerializer
+        )
+        out.append({**serializer(row).data, "integrity": integrity_of(row, found)})
+    return out
+
+
 class GateDecisionListCreateApi(GateApi):
     permission_by_method = {
         "GET": "governance.view_gatedecision",
@@ -93,8 +112,7 @@ class GateDecisionListCreateApi(GateApi):
             qs = qs.filter(allowed=params["allowed"] == "true")
         paginator = LimitOffsetPagination()
         page: Any = paginator.paginate_queryset(qs, request, view=self)
-        data = s.GateDecisionOutputSerializer(page, many=True).data
-        return paginator.get_paginated_response(data)
+        return paginator.get_paginated_response(_with_integrity(page))
 
     @extend_schema(
         request=s.GateDecisionInputSerializer,
@@ -132,7 +150,7 @@ class GateDecisionDetailApi(GateApi):
         record = _decisions(request.user).filter(decision_id=decision_id).first()
         if record is None:
             raise Http404("No such decision.")
-        return Response(s.GateDecisionOutputSerializer(record).data)
+        return Response(_with_integrity([record])[0])
 
 
 def _versions_at_uri(uri: str) -> list[ModelVersion]:
@@ -351,7 +369,7 @@ class DeploymentListCreateApi(GateApi):
             {
                 "environment": environment,
                 "at": s.iso_datetime(at),
-                "results": s.DeploymentOutputSerializer(rows, many=True).data,
+                "results": _with_integrity(rows),
             }
         )
 

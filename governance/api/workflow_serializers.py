@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from audits.integrity.api import IntegrityOutputSerializer, integrity_of
 from governance.api.serializers import StrictInputSerializer
 from governance.models import Finding, ReleaseRequest, Signature
 
@@ -65,7 +67,18 @@ def _username(user: Any) -> str | None:
     return user.get_username() if user is not None else None
 
 
-class SignatureOutputSerializer(serializers.ModelSerializer):
+class _IntegrityMixin(serializers.Serializer):
+    """Adds ``integrity``: the row's verdict against the ledger, looked up in the
+    ``verdicts`` the view computed for the whole answer in one batch."""
+
+    integrity = serializers.SerializerMethodField()
+
+    @extend_schema_field(IntegrityOutputSerializer)
+    def get_integrity(self, obj: Any) -> dict[str, Any]:
+        return integrity_of(obj, self.context.get("verdicts"))
+
+
+class SignatureOutputSerializer(_IntegrityMixin, serializers.ModelSerializer):
     signer = serializers.SerializerMethodField()
 
     class Meta:
@@ -81,13 +94,14 @@ class SignatureOutputSerializer(serializers.ModelSerializer):
             "content_digest",
             "environments",
             "binding_sha256",
+            "integrity",
         ]
 
     def get_signer(self, obj: Signature) -> str | None:
         return _username(obj.signer)
 
 
-class FindingOutputSerializer(serializers.ModelSerializer):
+class FindingOutputSerializer(_IntegrityMixin, serializers.ModelSerializer):
     model = serializers.CharField(source="model_version.model.slug")
     version = serializers.CharField(source="model_version.version")
     owner = serializers.SerializerMethodField()
@@ -114,6 +128,7 @@ class FindingOutputSerializer(serializers.ModelSerializer):
             "closure_evidence",
             "closed_by",
             "closed_at",
+            "integrity",
         ]
 
     def get_owner(self, obj: Finding) -> str | None:
@@ -126,7 +141,7 @@ class FindingOutputSerializer(serializers.ModelSerializer):
         return _username(obj.closed_by)
 
 
-class ReleaseRequestOutputSerializer(serializers.ModelSerializer):
+class ReleaseRequestOutputSerializer(_IntegrityMixin, serializers.ModelSerializer):
     model = serializers.CharField(source="model_version.model.slug")
     version = serializers.CharField(source="model_version.version")
     policy = serializers.CharField(source="policy.__str__")
@@ -158,6 +173,7 @@ class ReleaseRequestOutputSerializer(serializers.ModelSerializer):
             "revoked_at",
             "revocation_reason",
             "rollback_targets",
+            "integrity",
         ]
 
     def get_requested_by(self, obj: ReleaseRequest) -> str | None:
@@ -191,4 +207,6 @@ class ReleaseRequestDetailOutputSerializer(ReleaseRequestOutputSerializer):
 
     def get_findings(self, obj: ReleaseRequest) -> list[dict[str, Any]]:
         findings = self.context.get("findings", [])
-        return list(FindingOutputSerializer(findings, many=True).data)
+        return list(
+            FindingOutputSerializer(findings, many=True, context=self.context).data
+        )

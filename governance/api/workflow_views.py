@@ -21,6 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audits.integrity import verify
 from governance import services
 from governance.api import workflow_serializers as s
 from governance.choices import RequestState
@@ -87,13 +88,27 @@ def _detail(rr: ReleaseRequest) -> dict[str, Any]:
         {"item": item, "satisfied": ok, "detail": detail}
         for item, ok, detail in services.approval_checklist(rr)
     ]
-    findings = Finding.objects.filter(model_version=rr.model_version).select_related(
-        "model_version__model", "owner", "raised_by", "closed_by"
+    findings = list(
+        Finding.objects.filter(model_version=rr.model_version).select_related(
+            "model_version__model", "owner", "raised_by", "closed_by"
+        )
     )
+    # One batch for every evidence row of the answer.
+    verdicts = verify.verdicts([rr, *rr.signatures.all(), *findings])
     serializer = s.ReleaseRequestDetailOutputSerializer(
-        rr, context={"checklist": checklist, "findings": findings}
+        rr,
+        context={"checklist": checklist, "findings": findings, "verdicts": verdicts},
     )
     return dict(serializer.data)
+
+
+def _findings_out(findings: Any) -> list[dict[str, Any]]:
+    findings = list(findings)
+    return list(
+        s.FindingOutputSerializer(
+            findings, many=True, context={"verdicts": verify.verdicts(findings)}
+        ).data
+    )
 
 
 class WorkflowApi(APIView):
@@ -114,7 +129,9 @@ class ReleaseRequestListCreateApi(WorkflowApi):
         paginator = LimitOffsetPagination()
         page: Any = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(
-            s.ReleaseRequestOutputSerializer(page, many=True).data
+            s.ReleaseRequestOutputSerializer(
+                page, many=True, context={"verdicts": verify.verdicts(page)}
+            ).data
         )
 
     @extend_schema(
@@ -344,9 +361,7 @@ class FindingListCreateApi(WorkflowApi):
         )
         paginator = LimitOffsetPagination()
         page: Any = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(
-            s.FindingOutputSerializer(page, many=True).data
-        )
+        return paginator.get_paginated_response(_findings_out(page))
 
     @extend_schema(
         request=s.FindingRaiseInputSerializer,
@@ -384,9 +399,7 @@ class FindingListCreateApi(WorkflowApi):
             sr_section=data["sr_section"],
             request=rr,
         )
-        return Response(
-            s.FindingOutputSerializer(finding).data, status=status.HTTP_201_CREATED
-        )
+        return Response(_findings_out([finding])[0], status=status.HTTP_201_CREATED)
 
 
 class FindingRemediationApi(WorkflowApi):
@@ -400,7 +413,7 @@ class FindingRemediationApi(WorkflowApi):
         finding = services.finding_submit_remediation(
             actor=request.user, finding=finding, remediation=data["remediation"]
         )
-        return Response(s.FindingOutputSerializer(finding).data)
+        return Response(_findings_out([finding])[0])
 
 
 class FindingCloseApi(WorkflowApi):
@@ -413,4 +426,4 @@ class FindingCloseApi(WorkflowApi):
         finding = services.finding_close(
             actor=request.user, finding=finding, evidence=data["evidence"]
         )
-        return Response(s.FindingOutputSerializer(finding).data)
+        return Response(_findings_out([finding])[0])

@@ -94,6 +94,7 @@ def test_auditor_sees_every_kind_of_refusal_newest_first_with_its_ledger_leaf(
         "auth.login POST /accounts/login/",
         "Wrong user name or password.",
         str(seqs[RefusalKind.LOGIN_FAILED]),
+        f"✓ verified · ledger seq {seqs[RefusalKind.LOGIN_FAILED]}",
     ]
     version = by_kind[RefusalKind.SIGNATURE_PASSWORD].object_id
     assert shown[RefusalKind.SIGNATURE_PASSWORD][2:] == [
@@ -103,6 +104,7 @@ def test_auditor_sees_every_kind_of_refusal_newest_first_with_its_ledger_leaf(
         f"POST /governance/versions/{version}/sign",
         "The password is not yours.",
         str(seqs[RefusalKind.SIGNATURE_PASSWORD]),
+        f"✓ verified · ledger seq {seqs[RefusalKind.SIGNATURE_PASSWORD]}",
     ]
     key = refusals.ingest_key.pk
     assert shown[RefusalKind.TOKEN_MISUSE][4] == (
@@ -149,6 +151,7 @@ def test_api_lists_every_kind_newest_first_with_the_same_fields(
     assert [r["kind"] for r in body["results"]] == NEWEST_FIRST
     login = next(r for r in body["results"] if r["kind"] == "login_failed")
     refused = refusals.by_kind[RefusalKind.LOGIN_FAILED]
+    seq = LedgerEntry.objects.get(entry_id=refusal_entry_id(refused.pk)).seq
     assert login == {
         "refusal_id": refused.pk,
         "occurred_at": refused.occurred_at.isoformat(),
@@ -165,7 +168,15 @@ def test_api_lists_every_kind_newest_first_with_the_same_fields(
         "path": "/accounts/login/",
         "token_id": None,
         "request_id": None,
-        "seq": LedgerEntry.objects.get(entry_id=refusal_entry_id(refused.pk)).seq,
+        "seq": seq,
+        "integrity": {
+            "state": "verified",
+            "seq": seq,
+            "label": "verified",
+            "detail": f"matches ledger seq {seq}, proved in the signed checkpoint",
+            "fields": [],
+            "since": None,
+        },
     }
     scope = next(r for r in body["results"] if r["kind"] == "token_scope")
     assert (scope["username"], scope["token_id"]) == (

@@ -442,7 +442,8 @@ def test_api_live_at_query_count(
     )
     client = APIClient()
     client.force_login(auditor)
-    # when / then: session, user, 2 permissions, rows, signatures
-    with django_assert_num_queries(6):
+    # when / then: session, user, 2 permissions, rows, signatures, and the ledger
+    # check of the rows (record leaves, ledger entries, checkpoint)
+    with django_assert_num_queries(9):
         response = client.get(URL, {"environment": "production", "at": iso(at)})
     assert len(response.json()["results"]) == 1

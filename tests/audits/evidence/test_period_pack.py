@@ -48,6 +48,7 @@ SOURCE_NAMES = [
     "deployments.csv",
     "ledger_integrity.json",
     "monitoring_reports.json",
+    "record_integrity.json",
     "refusals.json",
     "volume.csv",
 ]

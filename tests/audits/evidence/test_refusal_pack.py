@@ -115,6 +115,8 @@ def test_period_pack_shows_each_kind_of_refusal_in_pdf_and_source(
         "token_id": refusals.ingest_key.pk,
         "request_id": "",
         "seq": None,  # not in a checkpoint by the as-of time
+        # matches its ledger leaf (queued, so no seq is named)
+        "integrity": {"state": "verified", "seq": None, "label": "verified"},
     }
     # and the PDF's section names each kind, who, the address and the reason
     pdf = pdf_of(content)

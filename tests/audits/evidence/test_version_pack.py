@@ -43,6 +43,7 @@ SOURCE_NAMES = [
     "ledger_integrity.json",
     "model_card.json",
     "monitoring_reports.json",
+    "record_integrity.json",
     "validation.json",
     "version.json",
 ]

@@ -247,7 +247,9 @@ def test_overview_query_count_does_not_grow_with_monitors(
     with CaptureQueriesContext(connection) as two_monitors:
         response = client.get(url)
     assert response.content.decode().count('id="monitor-') == 2
-    assert len(two_monitors) == len(one_monitor) <= 11
+    # (the ledger check of the monitors and open alerts: record leaves, ledger
+    # entries, queued leaves, whatever their number)
+    assert len(two_monitors) == len(one_monitor) <= 14
 
 
 def test_overview_links_the_newest_report_of_each_kind_and_environment(
