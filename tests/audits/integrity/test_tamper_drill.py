@@ -473,7 +473,20 @@ def test_a_forged_outcome_is_caught_by_the_ledger_and_marked_on_the_trail(
         call_command(
             "ledger_fsck", "--skip-governance", stdout=out, stderr=io.StringIO()
         )
-    assert json.loads(out.getvalue())["first_divergent_seq"] == entry.seq
+    report = json.loads(out.getvalue())
+    # the idempotency key names the entry exactly; the stored nodes cannot vouch
+    # for their range from its first entry on, which is the first divergent seq
+    assert {
+        "seq": entry.seq,
+        "problem": "the idempotency key holds another leaf hash",
+    } in report["errors"]
+    lowest_node = min(
+        (e for e in report["errors"] if str(e.get("problem", "")).startswith("node ")),
+        key=lambda e: e["seq"],
+    )
+    level, index = map(int, lowest_node["problem"].split()[1].split("/"))
+    assert index << level == lowest_node["seq"] <= entry.seq < (index + 1) << level
+    assert report["first_divergent_seq"] == lowest_node["seq"]
     trail = trail_selectors.prediction_trail(user=auditor, prediction_id=PREDICTION_ID)
     assert trail.outcome.outcome == "repaid"
     assert (trail.outcome.integrity.state, trail.outcome.integrity.seq) == (
