@@ -32,7 +32,7 @@ class IntegrityOutputSerializer(serializers.Serializer[Any]):
     seq = serializers.IntegerField(
         allow_null=True, help_text="The ledger seq of its leaf (null while queued)."
     )
-    label = serializers.CharField(
+    label = serializers.CharField(  # type: ignore[assignment]
         help_text='e.g. "verified" or "altered: does not match ledger seq 12"'
     )
     detail = serializers.CharField(allow_blank=True)
@@ -41,7 +41,7 @@ class IntegrityOutputSerializer(serializers.Serializer[Any]):
         help_text="For a record written before the ledger committed to records "
         "and committed later (backfilled): the day since which it is verified.",
     )
-    fields = serializers.ListField(
+    fields = serializers.ListField(  # type: ignore[assignment]
         child=serializers.CharField(),
         help_text="The row's fields that differ from the leaf (altered rows).",
     )

@@ -109,18 +109,19 @@ class _Leaves:
 
 
 def _governance_leaves() -> Iterator[tuple[int | None, uuid.UUID, int, bytes, bytes]]:
-    yield from (
+    for seq, entry_id, entry_type, leaf, leaf_hash in (
         LedgerEntry.objects.filter(entry_type__in=GOVERNANCE_TYPES)
         .values_list("seq", "entry_id", "entry_type", "leaf", "leaf_hash")
         .order_by()
         .iterator(chunk_size=CHUNK)
-    )
+    ):
+        yield seq, entry_id, entry_type, bytes(leaf), bytes(leaf_hash)
     for entry_id, entry_type, leaf, leaf_hash in (
         LedgerQueue.objects.filter(entry_type__in=GOVERNANCE_TYPES)
         .values_list("entry_id", "entry_type", "leaf", "leaf_hash")
         .iterator(chunk_size=CHUNK)
     ):
-        yield None, entry_id, entry_type, leaf, leaf_hash
+        yield None, entry_id, entry_type, bytes(leaf), bytes(leaf_hash)
 
 
 def _digest(fields: Any) -> bytes:
@@ -229,9 +230,10 @@ def _check_current(
         .only("id", "history_id", *(f.attname for f in fields))
         .iterator(chunk_size=CHUNK)
     ):
-        if row.id not in latest:
-            latest[row.id] = (
-                row.history_id,
+        object_id = getattr(row, "id")  # noqa: B009  (history rows: dynamic model)
+        if object_id not in latest:
+            latest[object_id] = (
+                getattr(row, "history_id"),  # noqa: B009
                 _digest([canonical.value(f, getattr(row, f.attname)) for f in fields]),
             )
     table = evidence.table
@@ -314,11 +316,12 @@ def _check_states(found: _Leaves, report: GovernanceReport) -> None:
     matched: set[uuid.UUID] = set()
     for obj in _rows(model):
         report.rows += 1
-        committed = found.states.get(obj.entry_id)
+        entry_id = getattr(obj, "entry_id")  # noqa: B009
+        committed = found.states.get(entry_id)
         if committed is None:
             report.error(table, obj.pk, None, "no ledger leaf commits to this row")
             continue
-        matched.add(obj.entry_id)
+        matched.add(entry_id)
         seq, fields = committed
         now = verify._state_fields(obj)
         differ = sorted(k for k in now if now[k] != fields.get(k))
@@ -352,19 +355,27 @@ def _protected_rows() -> Iterator[tuple[Any, Any, bytes, int | None, bytes | Non
         return
     model = apps.get_model("audits.ProtectedAttributes")
     for row in model._default_manager.order_by("pk").iterator(chunk_size=CHUNK):
-        entry = (
-            LedgerEntry.objects.filter(entry_id=row.prediction_id)
-            .values_list("seq", "leaf")
-            .first()
+        pid = getattr(row, "prediction_id")  # noqa: B009
+        found = (
+            LedgerEntry.objects.filter(entry_id=pid).values_list("seq", "leaf").first()
         )
-        if entry is None:
-            queued = (
-                LedgerQueue.objects.filter(entry_id=row.prediction_id)
+        at: int | None = None
+        stored: Any = None
+        if found is not None:
+            at, stored = found
+        else:
+            stored = (
+                LedgerQueue.objects.filter(entry_id=pid)
                 .values_list("leaf", flat=True)
                 .first()
             )
-            entry = (None, queued)
-        yield row.prediction_id, row.attributes, bytes(row.salt), entry[0], entry[1]
+        yield (
+            pid,
+            getattr(row, "attributes"),  # noqa: B009
+            bytes(getattr(row, "salt")),  # noqa: B009
+            at,
+            bytes(stored) if stored is not None else None,
+        )
 
 
 def _check_protected(report: GovernanceReport) -> None:

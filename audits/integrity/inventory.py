@@ -267,6 +267,11 @@ EVIDENCE: tuple[EvidenceClass, ...] = (
 RECORD_KINDS = (INSERT_ONLY, CURRENT_STATE)
 
 
+def concrete(model: type[models.Model]) -> type[models.Model]:
+    """The concrete model of ``model`` (itself, for every model here)."""
+    return model._meta.concrete_model or model
+
+
 @cache
 def by_model() -> dict[type[models.Model], EvidenceClass]:
     return {
@@ -284,7 +289,7 @@ def by_table() -> dict[str, EvidenceClass]:
 def record_class(obj_or_model: models.Model | type[models.Model]) -> EvidenceClass:
     """The evidence class of a record-leaf model; KeyError for any other."""
     model = obj_or_model if isinstance(obj_or_model, type) else type(obj_or_model)
-    evidence = by_model()[model._meta.concrete_model]
+    evidence = by_model()[concrete(model)]
     if evidence.kind not in RECORD_KINDS:
         raise KeyError(model)
     return evidence

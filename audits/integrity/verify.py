@@ -116,8 +116,12 @@ class _Leaf:
 Key = tuple[type, str]
 
 
+def _model(obj: models.Model) -> type[models.Model]:
+    return inventory.concrete(type(obj))
+
+
 def key_of(obj: models.Model) -> Key:
-    return (obj._meta.concrete_model, str(obj.pk))
+    return (_model(obj), str(obj.pk))
 
 
 def verdict(obj: models.Model) -> Verdict:
@@ -139,15 +143,14 @@ def verdicts(
     current = [
         o
         for o in objs
-        if inventory.by_model().get(o._meta.concrete_model) is not None
-        and inventory.by_model()[o._meta.concrete_model].kind
-        == inventory.HISTORY_BACKED
+        if inventory.by_model().get(_model(o)) is not None
+        and inventory.by_model()[_model(o)].kind == inventory.HISTORY_BACKED
     ]
     latest_history = _latest_history(current)
     for history in latest_history.values():
         record_rows[history._meta.db_table].append(history)
     for obj in objs:
-        model = obj._meta.concrete_model
+        model = _model(obj)
         evidence = inventory.by_model().get(model)
         if evidence is None:
             raise KeyError(f"{model._meta.label} is not in the evidence inventory")
@@ -166,7 +169,7 @@ def verdicts(
                 ledger_governance.refusal_leaf(obj),
             )
         elif model._meta.label == "audits.DeploymentState":
-            expected[key_of(obj)] = (obj.entry_id, _state_fields(obj))
+            expected[key_of(obj)] = (getattr(obj, "entry_id"), _state_fields(obj))  # noqa: B009
         else:
             raise KeyError(f"{model._meta.label} has no row verifier")
     # Record leaves: the latest revision of each row.
@@ -178,9 +181,8 @@ def verdicts(
             pks = [str(o.pk) for o in rows]
             by_row.update({(table, str(o.pk)): o for o in rows})
             wanted |= Q(table=table, object_pk__in=pks)
-        for commitment in RecordCommitment.objects.filter(wanted).order_by("rev"):
-            obj = by_row[(commitment.table, commitment.object_pk)]
-            latest[key_of(obj)] = commitment
+        for row in RecordCommitment.objects.filter(wanted).order_by("rev"):
+            latest[key_of(by_row[(row.table, row.object_pk)])] = row
     entry_ids = [c.entry_id for c in latest.values()]
     entry_ids += [e for e, _ in expected.values() if e is not None]
     leaves = _leaves(entry_ids)
@@ -232,7 +234,7 @@ def _latest_history(objs: Sequence[models.Model]) -> dict[Key, models.Model]:
     """The latest history row of each object (one query per model)."""
     by_model: dict[type, list[models.Model]] = defaultdict(list)
     for obj in objs:
-        by_model[obj._meta.concrete_model].append(obj)
+        by_model[_model(obj)].append(obj)
     found: dict[Key, models.Model] = {}
     for model, rows in by_model.items():
         history = history_model(model)
@@ -240,7 +242,7 @@ def _latest_history(objs: Sequence[models.Model]) -> dict[Key, models.Model]:
         for row in history._default_manager.filter(id__in=list(by_pk)).order_by(
             "id", "-history_date", "-history_id"
         ):
-            found.setdefault(key_of(by_pk[row.id]), row)
+            found.setdefault(key_of(by_pk[getattr(row, "id")]), row)  # noqa: B009
     return found
 
 
@@ -253,7 +255,7 @@ def compared_fields(model: type[models.Model]) -> list[models.Field]:
 def current_differs(obj: models.Model, history: models.Model) -> tuple[str, ...]:
     return tuple(
         f.attname
-        for f in compared_fields(obj._meta.concrete_model)
+        for f in compared_fields(_model(obj))
         if canonical.value(f, getattr(obj, f.attname))
         != canonical.value(f, getattr(history, f.attname))
     )
@@ -355,7 +357,7 @@ def _check_record(
     if verdict.verified and obj._meta.label == "governance.Signature":
         from governance.services.workflow import signature_binding_is_intact
 
-        if not signature_binding_is_intact(obj):
+        if not signature_binding_is_intact(obj):  # type: ignore[arg-type]
             return Verdict(
                 ALTERED,
                 seq=leaf.seq,
@@ -491,7 +493,7 @@ def _proven(leaves: Iterable[_Leaf], checkpoint: Any) -> dict[int, bool | None]:
         assert leaf.seq is not None
         try:
             proof = tree.inclusion_proof(leaf.seq, size, stored)
-        except (KeyError, tree.ProofError):
+        except (KeyError, merkle.ProofError):
             result[leaf.seq] = False
             continue
         result[leaf.seq] = merkle.verify_inclusion(
