@@ -26,8 +26,22 @@ __all__ = ["committed_fields", "fields_digest", "value"]
 
 
 def _json(payload: Any) -> Any:
-    """JSON values as they read back from a JSONField (DjangoJSONEncoder on write)."""
-    return orjson.loads(json.dumps(payload, cls=DjangoJSONEncoder, allow_nan=False))
+    """JSON values as they read back from a JSONField (DjangoJSONEncoder on write).
+
+    A value stored before the input boundary (issue 12) may hold what the leaves'
+    JSON cannot: integers beyond 64 bits, NaN, infinities. Such a value is
+    committed as its exact text instead (sorted keys), so that it is still
+    compared, and no stored value can make a commit or a check fail.
+    """
+    text = json.dumps(payload, cls=DjangoJSONEncoder, sort_keys=True)
+    value = json.loads(text)  # exact integers; NaN and infinities as floats
+    try:
+        # The leaf's own JSON must give the same value back: it does not for
+        # integers beyond ±2^53 (refused here) or NaN (not equal to itself).
+        same = orjson.loads(orjson.dumps(value, option=orjson.OPT_STRICT_INTEGER))
+    except orjson.JSONEncodeError:
+        return {"json_text": text}
+    return value if same == value else {"json_text": text}
 
 
 def value(field: models.Field, raw: Any) -> Any:
