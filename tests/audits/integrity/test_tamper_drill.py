@@ -259,38 +259,63 @@ def _seq_of(obj: Any) -> int:
     return LedgerEntry.objects.get(entry_id=entry_id).seq
 
 
-@pytest.mark.parametrize("key", ROW_CLASSES)
-def test_a_forged_row_is_named_by_fsck_and_marked_altered(
-    world: World, auditor: Any, key: str
-) -> None:
-    # given a clean ledger and every row verified
+def _drill(key: str, client: Any, request_id: int) -> dict[str, Any]:
+    """Forge one row of class ``key``; what fsck, the mark and the API say."""
     model, assignment = FORGERIES[key]
     row = _last(model)
     table = row._meta.db_table
     seq = _seq_of(row)
-    assert fsck.check_governance().as_dict()["errors"] == []
-    assert verify.verdict(row).state == verify.VERIFIED
-    # when the superuser forges it, triggers disabled
+    before = verify.verdict(row)
     _forge(table, row.pk, assignment)
-    # then fsck names exactly this row, with its seq
-    report = fsck.check_governance()
-    errors = [(e["table"], e["pk"], e["seq"]) for e in report.as_dict()["errors"]]
-    assert errors == [(table, str(row.pk), seq)]
-    assert report.as_dict()["first_divergence"] == {
-        "table": table,
-        "pk": str(row.pk),
-        "seq": seq,
+    report = fsck.check_governance().as_dict()
+    mark = verify.verdict(type(row)._default_manager.get(pk=row.pk))
+    trail = client.get(f"/api/v1/predictions/{PREDICTION_ID}/trail").status_code
+    request = client.get(f"/api/v1/release-requests/{request_id}").status_code
+    return {
+        "before": before.state,
+        "errors": [(e["table"], e["pk"], e["seq"]) for e in report["errors"]],
+        "first": report["first_divergence"],
+        "mark": (mark.state, mark.seq, mark.label),
+        "api": (trail, request),
+        "expected": (table, str(row.pk), seq),
     }
-    # and its mark is altered at that seq, never verified
-    forged = type(row)._default_manager.get(pk=row.pk)
-    mark = verify.verdict(forged)
-    assert (mark.state, mark.seq) == (verify.ALTERED, seq)
-    assert mark.label == f"altered: does not match ledger seq {seq}"
-    # and the API still answers
-    client = _client(auditor)
-    assert client.get(f"/api/v1/predictions/{PREDICTION_ID}/trail").status_code == 200
-    rr = world.served.approval
-    assert client.get(f"/api/v1/release-requests/{rr.pk}").status_code < 500
+
+
+def test_a_forged_row_of_every_class_is_named_by_fsck_and_marked_altered(
+    world: World, auditor: Any
+) -> None:
+    # given a clean ledger (every class of the world is drilled on it in turn,
+    # each forgery undone by rolling back to a savepoint before the next)
+    client = _client(auditor)  # (its token's audit event: sequenced too)
+    _sequence()
+    assert fsck.check_governance().as_dict()["errors"] == []
+    found: dict[str, Any] = {}
+    wanted: dict[str, Any] = {}
+    for key in ROW_CLASSES:
+        # when the superuser forges one row of the class, triggers disabled
+        with transaction.atomic():
+            try:
+                result = _drill(key, client, world.served.approval.pk)
+            except Exception as exc:
+                raise AssertionError(f"drilling {key}") from exc
+            transaction.set_rollback(True)
+        table, pk, seq = result.pop("expected")
+        found[key] = result
+        # then it was verified before; fsck names exactly this row with its seq;
+        # its mark is altered at that seq, never verified; the API still answers
+        wanted[key] = {
+            "before": verify.VERIFIED,
+            "errors": [(table, pk, seq)],
+            "first": {"table": table, "pk": pk, "seq": seq},
+            "mark": (
+                verify.ALTERED,
+                seq,
+                f"altered: does not match ledger seq {seq}",
+            ),
+            "api": (200, 200),
+        }
+    assert found == wanted
+    assert fsck.check_governance().ok  # every forgery was undone
 
 
 def _client(user: Any) -> Any:
@@ -532,30 +557,31 @@ def _refused_as_owner(sql: str) -> str:
     return str(excinfo.value).splitlines()[0]
 
 
-@pytest.mark.parametrize("table", INSERT_ONLY_TABLES)
-def test_insert_only_evidence_refuses_update_delete_truncate_to_the_owner(
-    world: World, table: str
-) -> None:
-    refused = f"modelgov: %s on {table} is refused: the table is append-only"
-    pk = _pk_column(table)
-    assert [
-        _refused_as_owner(f'UPDATE "{table}" SET "{pk}" = "{pk}"'),
-        _refused_as_owner(f'DELETE FROM "{table}"'),
-        _refused_as_owner(f'TRUNCATE "{table}" CASCADE'),
-    ] == [refused % "UPDATE", refused % "DELETE", refused % "TRUNCATE"]
-
-
-@pytest.mark.parametrize("table", CURRENT_STATE_TABLES)
-def test_current_state_of_evidence_refuses_delete_and_truncate_to_the_owner(
-    world: World, table: str
-) -> None:
-    refused = f"modelgov: %s on {table} is refused: its rows are evidence"
-    count = _count(table)
-    assert [
-        _refused_as_owner(f'DELETE FROM "{table}"'),
-        _refused_as_owner(f'TRUNCATE "{table}" CASCADE'),
-    ] == [refused % "DELETE", refused % "TRUNCATE"]
-    assert _count(table) == count > 0
+def test_evidence_refuses_update_delete_truncate_to_the_owner(world: World) -> None:
+    # given rows in every evidence table; when the owner (the test's superuser
+    # connection, triggers on) tries to change them
+    counts = {t: _count(t) for t in INSERT_ONLY_TABLES + CURRENT_STATE_TABLES}
+    found, wanted = {}, {}
+    for table in INSERT_ONLY_TABLES:
+        pk = _pk_column(table)
+        refused = f"modelgov: %s on {table} is refused: the table is append-only"
+        found[table] = [
+            _refused_as_owner(f'UPDATE "{table}" SET "{pk}" = "{pk}"'),
+            _refused_as_owner(f'DELETE FROM "{table}"'),
+            _refused_as_owner(f'TRUNCATE "{table}" CASCADE'),
+        ]
+        wanted[table] = [refused % "UPDATE", refused % "DELETE", refused % "TRUNCATE"]
+    for table in CURRENT_STATE_TABLES:
+        refused = f"modelgov: %s on {table} is refused: its rows are evidence"
+        found[table] = [
+            _refused_as_owner(f'DELETE FROM "{table}"'),
+            _refused_as_owner(f'TRUNCATE "{table}" CASCADE'),
+        ]
+        wanted[table] = [refused % "DELETE", refused % "TRUNCATE"]
+    # then every statement is refused and nothing changed
+    assert found == wanted
+    assert {t: _count(t) for t in counts} == counts
+    assert all(counts[t] > 0 for t in CURRENT_STATE_TABLES)
 
 
 def _count(table: str) -> int:
