@@ -13,7 +13,7 @@ import decimal
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -22,7 +22,7 @@ from django.db import models
 
 from audits.ledger import records
 
-__all__ = ["committed_fields", "fields_digest", "value"]
+__all__ = ["committed_fields", "differing", "fields_digest", "value"]
 
 
 def _json(payload: Any) -> Any:
@@ -83,3 +83,13 @@ def committed_fields(
 def fields_digest(fields: dict[str, Any]) -> str:
     """SHA-256 (hex) of the canonical JSON of committed fields."""
     return hashlib.sha256(records.dumps(fields)).hexdigest()
+
+
+def differing(now: Mapping[str, Any], committed: Mapping[str, Any]) -> tuple[str, ...]:
+    """The names, sorted, whose values differ between a row's fields now and the
+    fields its leaf committed to (a name missing on one side differs)."""
+    return tuple(
+        sorted(
+            k for k in now.keys() | committed.keys() if now.get(k) != committed.get(k)
+        )
+    )

@@ -194,11 +194,7 @@ def _check_records(
         fields = canonical.committed_fields(obj, exclude=evidence.exclude)
         if _digest(fields) != digest:
             committed = _leaf_data(entry_id).get("fields") or {}
-            differ = sorted(
-                k
-                for k in fields.keys() | committed.keys()
-                if fields.get(k) != committed.get(k)
-            )
+            differ = canonical.differing(fields, committed)
             report.error(
                 table,
                 pk,
@@ -290,9 +286,7 @@ def _check_events(found: _Leaves, report: GovernanceReport) -> None:
             if merkle.leaf_hash(leaf_of(obj)) != leaf_hash:
                 now = orjson.loads(leaf_of(obj))
                 then = _leaf_data(entry_id)
-                differ = sorted(
-                    k for k in now.keys() | then.keys() if now.get(k) != then.get(k)
-                )
+                differ = canonical.differing(now, then)
                 report.error(
                     table,
                     obj.pk,
@@ -324,7 +318,7 @@ def _check_states(found: _Leaves, report: GovernanceReport) -> None:
         matched.add(entry_id)
         seq, fields = committed
         now = verify._state_fields(obj)
-        differ = sorted(k for k in now if now[k] != fields.get(k))
+        differ = canonical.differing(now, fields)
         if differ:
             report.error(
                 table, obj.pk, seq, "differs from its leaf in " + ", ".join(differ)

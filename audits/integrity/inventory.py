@@ -274,11 +274,7 @@ def concrete(model: type[models.Model]) -> type[models.Model]:
 
 @cache
 def by_model() -> dict[type[models.Model], EvidenceClass]:
-    return {
-        e.model_class: e
-        for e in EVIDENCE
-        if e.kind in RECORD_KINDS or e.model != "audits.LedgerEntry"
-    }
+    return {e.model_class: e for e in EVIDENCE if e.model != "audits.LedgerEntry"}
 
 
 @cache

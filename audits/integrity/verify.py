@@ -21,23 +21,23 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
-from django.db import models
-from django.db.models import Q
+from django.db import connection, models
 
 from audits.integrity import canonical, inventory
-from audits.integrity.models import RecordCommitment
 from audits.ledger import governance as ledger_governance
-from audits.ledger import merkle, tree
-from audits.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerQueue
+from audits.ledger import merkle
+from audits.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerKey, LedgerQueue
+from audits.ledger.services import ProofBatch
 
 __all__ = [
     "ALTERED",
     "NOT_VERIFIED",
+    "Leaf",
     "VERIFIED",
     "Verdict",
     "verdict",
@@ -95,7 +95,7 @@ class Verdict:
 
 
 @dataclass(frozen=True)
-class _Leaf:
+class Leaf:
     seq: int | None
     leaf: bytes
     leaf_hash: bytes
@@ -132,28 +132,31 @@ _LATEST = object()
 
 
 def verdicts(
-    objs: Iterable[models.Model], *, checkpoint: Any = _LATEST
+    objs: Iterable[models.Model],
+    *,
+    checkpoint: Any = _LATEST,
+    proofs: ProofBatch | None = None,
+    known: Mapping[uuid.UUID, Leaf] | None = None,
 ) -> dict[Key, Verdict]:
     """The verdict of every row of ``objs`` (rows of evidence classes), by
-    ``(model, str(pk))``. Inclusion proofs are checked against ``checkpoint``
-    (a LedgerCheckpoint or None; by default the latest, read here)."""
+    ``(model, str(pk))``.
+
+    Inclusion proofs are checked against ``checkpoint`` (a LedgerCheckpoint or
+    None; by default the latest, read here), or, when the caller proves other
+    entries against the same checkpoint, with its ``proofs`` batch: the stored
+    hashes of every proof are then read in one query. ``known`` are leaves the
+    caller has already read, by entry id (the trail's deployment state).
+    """
     objs = [o for o in objs if o is not None]
     expected: dict[Key, tuple[uuid.UUID | None, Any]] = {}
     record_rows: dict[str, list[models.Model]] = defaultdict(list)
-    current = [
-        o
-        for o in objs
-        if inventory.by_model().get(_model(o)) is not None
-        and inventory.by_model()[_model(o)].kind == inventory.HISTORY_BACKED
-    ]
+    current = [o for o in objs if _evidence(o).kind == inventory.HISTORY_BACKED]
     latest_history = _latest_history(current)
     for history in latest_history.values():
         record_rows[history._meta.db_table].append(history)
     for obj in objs:
         model = _model(obj)
-        evidence = inventory.by_model().get(model)
-        if evidence is None:
-            raise KeyError(f"{model._meta.label} is not in the evidence inventory")
+        evidence = _evidence(obj)
         if evidence.kind == inventory.HISTORY_BACKED:
             continue
         if evidence.kind in inventory.RECORD_KINDS:
@@ -172,27 +175,29 @@ def verdicts(
             expected[key_of(obj)] = (getattr(obj, "entry_id"), _state_fields(obj))  # noqa: B009
         else:
             raise KeyError(f"{model._meta.label} has no row verifier")
-    # Record leaves: the latest revision of each row.
-    latest: dict[Key, RecordCommitment] = {}
-    if record_rows:
-        wanted = Q(pk__in=[])
-        by_row: dict[tuple[str, str], models.Model] = {}
-        for table, rows in record_rows.items():
-            pks = [str(o.pk) for o in rows]
-            by_row.update({(table, str(o.pk)): o for o in rows})
-            wanted |= Q(table=table, object_pk__in=pks)
-        for row in RecordCommitment.objects.filter(wanted).order_by("rev"):
-            latest[key_of(by_row[(row.table, row.object_pk)])] = row
-    entry_ids = [c.entry_id for c in latest.values()]
-    entry_ids += [e for e, _ in expected.values() if e is not None]
-    leaves = _leaves(entry_ids)
-    if checkpoint is _LATEST:
-        # No query when no leaf is sequenced (an empty page costs nothing).
-        sequenced = any(leaf.seq is not None for leaf in leaves.values())
-        checkpoint = (
-            LedgerCheckpoint.objects.order_by("-size").first() if sequenced else None
+    latest, leaves = _latest_commitments(record_rows)
+    known = known or {}
+    leaves.update(
+        {e: known[e] for e, _ in expected.values() if e is not None and e in known}
+    )
+    leaves.update(
+        _leaves(
+            [e for e, _ in expected.values() if e is not None and e not in leaves]
+            + [c.entry_id for c in latest.values() if c.entry_id not in leaves]
         )
-    proven = _proven(leaves.values(), checkpoint)
+    )
+    if proofs is None:
+        if checkpoint is _LATEST:
+            # No query when no leaf is sequenced (an empty page costs nothing).
+            sequenced = any(leaf.seq is not None for leaf in leaves.values())
+            checkpoint = (
+                LedgerCheckpoint.objects.order_by("-size").first()
+                if sequenced
+                else None
+            )
+        if checkpoint is not None:
+            proofs = ProofBatch(checkpoint.size, bytes(checkpoint.root))
+    proven = _proven(leaves.values(), proofs)
     result: dict[Key, Verdict] = {}
     for rows in record_rows.values():
         for obj in rows:
@@ -220,6 +225,63 @@ def verdicts(
                 wanted, _state_leaf_fields(leaf.data), leaf, proven
             )
     return result
+
+
+def _evidence(obj: models.Model) -> inventory.EvidenceClass:
+    evidence = inventory.by_model().get(_model(obj))
+    if evidence is None:
+        raise KeyError(f"{obj._meta.label} is not in the evidence inventory")
+    return evidence
+
+
+@dataclass(frozen=True)
+class _Commitment:
+    entry_id: uuid.UUID
+    rev: int
+    leaf_hash: bytes
+
+
+def _latest_commitments(
+    record_rows: Mapping[str, Sequence[models.Model]],
+) -> tuple[dict[Key, _Commitment], dict[uuid.UUID, Leaf]]:
+    """The latest record leaf of each row (only that revision is read: a shadow
+    model's alert has one per ingest batch), with the ledger entry it names when
+    sequenced, in one query."""
+    if not record_rows:
+        return {}, {}
+    by_row: dict[tuple[str, str], models.Model] = {}
+    where: list[str] = []
+    params: list[Any] = []
+    for table, rows in record_rows.items():
+        pks = [str(o.pk) for o in rows]
+        by_row.update({(table, str(o.pk)): o for o in rows})
+        where.append(
+            f'(c."table" = %s AND c.object_pk IN ({", ".join(["%s"] * len(pks))}))'
+        )
+        params += [table, *pks]
+    sql = (
+        'SELECT c.entry_id, c."table", c.object_pk, c.rev, c.leaf_hash, '
+        "e.seq, e.leaf, e.leaf_hash "
+        "FROM audits_recordcommitment c "
+        "LEFT JOIN audits_ledgerentry e ON e.entry_id = c.entry_id "
+        f"WHERE ({' OR '.join(where)}) AND c.rev = ("
+        "SELECT MAX(r.rev) FROM audits_recordcommitment r "
+        'WHERE r."table" = c."table" AND r.object_pk = c.object_pk)'
+    )
+    latest: dict[Key, _Commitment] = {}
+    leaves: dict[uuid.UUID, Leaf] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for entry_id, table, pk, rev, hash_, seq, leaf, leaf_hash in cursor.fetchall():
+            entry_id = (
+                entry_id if isinstance(entry_id, uuid.UUID) else uuid.UUID(entry_id)
+            )
+            latest[key_of(by_row[(table, pk)])] = _Commitment(
+                entry_id, rev, bytes(hash_)
+            )
+            if seq is not None:
+                leaves[entry_id] = Leaf(seq, bytes(leaf), bytes(leaf_hash))
+    return latest, leaves
 
 
 # --- checks ---------------------------------------------------------------------------
@@ -286,7 +348,7 @@ def _check_current(
     )
 
 
-def _leaf_problem(leaf: _Leaf, proven: dict[int, bool | None]) -> Verdict | None:
+def _leaf_problem(leaf: Leaf, proven: dict[int, bool | None]) -> Verdict | None:
     if not leaf.intact:
         return Verdict(
             ALTERED,
@@ -302,7 +364,7 @@ def _leaf_problem(leaf: _Leaf, proven: dict[int, bool | None]) -> Verdict | None
     return None
 
 
-def _ok(leaf: _Leaf, proven: dict[int, bool | None]) -> Verdict:
+def _ok(leaf: Leaf, proven: dict[int, bool | None]) -> Verdict:
     data = leaf.data
     if data.get("backfilled"):
         since = str(data.get("committed_at", ""))[:10]
@@ -332,8 +394,8 @@ def _ok(leaf: _Leaf, proven: dict[int, bool | None]) -> Verdict:
 
 def _check_record(
     obj: models.Model,
-    commitment: RecordCommitment,
-    leaf: _Leaf | None,
+    commitment: _Commitment,
+    leaf: Leaf | None,
     proven: dict[int, bool | None],
 ) -> Verdict:
     if leaf is None:
@@ -341,7 +403,7 @@ def _check_record(
             ALTERED,
             detail=f"its ledger leaf (revision {commitment.rev}) is missing from the ledger",
         )
-    if bytes(commitment.leaf_hash) != leaf.leaf_hash:
+    if commitment.leaf_hash != leaf.leaf_hash:
         return Verdict(
             ALTERED, seq=leaf.seq, detail="its ledger index names another leaf"
         )
@@ -370,17 +432,13 @@ def _check_record(
 def _check_fields(
     now: dict[str, Any],
     committed: dict[str, Any],
-    leaf: _Leaf,
+    leaf: Leaf,
     proven: dict[int, bool | None],
 ) -> Verdict:
     problem = _leaf_problem(leaf, proven)
     if problem is not None:
         return problem
-    differ = tuple(
-        sorted(
-            k for k in now.keys() | committed.keys() if now.get(k) != committed.get(k)
-        )
-    )
+    differ = canonical.differing(now, committed)
     if differ:
         return Verdict(
             ALTERED,
@@ -391,20 +449,14 @@ def _check_fields(
     return _ok(leaf, proven)
 
 
-def _check_bytes(wanted: bytes, leaf: _Leaf, proven: dict[int, bool | None]) -> Verdict:
+def _check_bytes(wanted: bytes, leaf: Leaf, proven: dict[int, bool | None]) -> Verdict:
     problem = _leaf_problem(leaf, proven)
     if problem is not None:
         return problem
     if wanted != leaf.leaf:
         committed = leaf.data
         now = orjson.loads(wanted)
-        differ = tuple(
-            sorted(
-                k
-                for k in now.keys() | committed.keys()
-                if now.get(k) != committed.get(k)
-            )
-        )
+        differ = canonical.differing(now, committed)
         return Verdict(
             ALTERED,
             seq=leaf.seq,
@@ -448,59 +500,45 @@ def _state_leaf_fields(data: dict[str, Any]) -> dict[str, Any]:
 # --- the ledger -----------------------------------------------------------------------
 
 
-def _leaves(entry_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, _Leaf]:
+def _leaves(entry_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Leaf]:
+    """The leaves of ``entry_ids``: sequenced ones from the entries, accepted but
+    unsequenced ones from the queue (looked up only for ids the index accepted)."""
     if not entry_ids:
         return {}
     found = {
-        entry_id: _Leaf(seq, bytes(leaf), bytes(leaf_hash))
+        entry_id: Leaf(seq, bytes(leaf), bytes(leaf_hash))
         for seq, entry_id, leaf, leaf_hash in LedgerEntry.objects.filter(
             entry_id__in=entry_ids
         ).values_list("seq", "entry_id", "leaf", "leaf_hash")
     }
     missing = [e for e in entry_ids if e not in found]
     if missing:
-        for entry_id, leaf, leaf_hash in LedgerQueue.objects.filter(
-            entry_id__in=missing
-        ).values_list("entry_id", "leaf", "leaf_hash"):
-            found.setdefault(entry_id, _Leaf(None, bytes(leaf), bytes(leaf_hash)))
+        accepted = list(
+            LedgerKey.objects.filter(entry_id__in=missing).values_list(
+                "entry_id", flat=True
+            )
+        )
+        if accepted:
+            for entry_id, leaf, leaf_hash in LedgerQueue.objects.filter(
+                entry_id__in=accepted
+            ).values_list("entry_id", "leaf", "leaf_hash"):
+                found.setdefault(entry_id, Leaf(None, bytes(leaf), bytes(leaf_hash)))
     return found
 
 
-def _proven(leaves: Iterable[_Leaf], checkpoint: Any) -> dict[int, bool | None]:
-    """For each sequenced leaf: True if its inclusion proof leads to the latest
-    signed checkpoint's root, False if not (or its stored hashes are missing), None
-    when no checkpoint covers it yet."""
-    from audits.ledger import services as ledger_services
-
-    leaves = [leaf for leaf in leaves if leaf.seq is not None]
-    if not leaves:
-        return {}
-    if checkpoint is None:
-        return {leaf.seq: None for leaf in leaves if leaf.seq is not None}
-    size, root = checkpoint.size, bytes(checkpoint.root)
-    result: dict[int, bool | None] = {}
-    keys: set[tree.Key] = set()
-    covered = []
-    for leaf in leaves:
-        assert leaf.seq is not None
-        if leaf.seq < size:
-            covered.append(leaf)
-            keys.update(tree.inclusion_keys(leaf.seq, size))
-        else:
-            result[leaf.seq] = None
-    stored = ledger_services.stored_hashes(keys)
-    for leaf in covered:
-        assert leaf.seq is not None
-        try:
-            proof = tree.inclusion_proof(leaf.seq, size, stored)
-        except (KeyError, merkle.ProofError):
-            result[leaf.seq] = False
-            continue
-        result[leaf.seq] = merkle.verify_inclusion(
-            leaf=leaf.leaf_hash,
-            index=leaf.seq,
-            tree_size=size,
-            proof=proof,
-            root_hash=root,
-        )
-    return result
+def _proven(
+    leaves: Iterable[Leaf], proofs: ProofBatch | None
+) -> dict[int, bool | None]:
+    """For each sequenced leaf: True if its inclusion proof leads to the
+    checkpoint's root, False if not (or its stored hashes are missing), None when
+    no checkpoint covers it yet."""
+    sequenced = [leaf for leaf in leaves if leaf.seq is not None]
+    if proofs is None:
+        return {leaf.seq: None for leaf in sequenced if leaf.seq is not None}
+    proofs.want(leaf.seq for leaf in sequenced)
+    proofs.load()
+    return {
+        leaf.seq: proofs.verified(leaf.seq, leaf.leaf_hash)
+        for leaf in sequenced
+        if leaf.seq is not None
+    }

@@ -178,6 +178,91 @@ def _stored_hashes_pg(wanted: set[tree.Key]) -> dict[tree.Key, bytes]:
         return {(level, index): bytes(value) for level, index, value in cursor}
 
 
+class ProofBatch:
+    """Inclusion proofs of several entries against one checkpoint (``size``,
+    ``root``), from stored hashes read together.
+
+    Callers say which entries they will prove (:meth:`want`), then :meth:`load`
+    reads every stored hash still needed in one query (:func:`stored_hashes`): a
+    page that proves its prediction, its outcome and the governance rows around
+    them reads the tree once, and computes each proof once.
+    """
+
+    def __init__(self, size: int, root: bytes) -> None:
+        self.size = size
+        self.root = root
+        self._keys: dict[int, list[tree.Key]] = {}
+        self._proofs: dict[int, tuple[bytes, ...]] = {}
+        self._wanted: set[tree.Key] = set()
+        self._read: set[tree.Key] = set()
+        self._stored: dict[tree.Key, bytes] = {}
+
+    def covers(self, seq: int | None) -> bool:
+        return seq is not None and 0 <= seq < self.size
+
+    def _keys_of(self, seq: int) -> list[tree.Key]:
+        keys = self._keys.get(seq)
+        if keys is None:
+            keys = self._keys[seq] = tree.inclusion_keys(seq, self.size)
+        return keys
+
+    def want(self, seqs: Iterable[int | None]) -> None:
+        for seq in seqs:
+            if seq is not None and self.covers(seq):
+                self._wanted.update(self._keys_of(seq))
+
+    def want_keys(self, keys: Iterable[tree.Key]) -> None:
+        self._wanted.update(keys)
+
+    def load(self) -> None:
+        todo = self._wanted - self._read
+        if todo:
+            self._stored.update(stored_hashes(todo))
+            self._read |= todo
+
+    def missing(
+        self, seqs: Iterable[int | None], keys: Iterable[tree.Key] = ()
+    ) -> set[tree.Key]:
+        """The stored hashes that proofs of ``seqs`` (and ``keys``) need and that
+        are not in the database."""
+        needed = set(keys)
+        for seq in seqs:
+            if seq is not None and self.covers(seq):
+                needed.update(self._keys_of(seq))
+        self.want_keys(needed)
+        self.load()
+        return needed - self._stored.keys()
+
+    def proof(self, seq: int) -> tuple[bytes, ...]:
+        """PATH(seq, D[size]); raises KeyError or merkle.ProofError when a stored
+        hash it needs is missing, ProofError for a seq outside the checkpoint."""
+        found = self._proofs.get(seq)
+        if found is None:
+            self.want([seq])
+            self.load()
+            found = self._proofs[seq] = tuple(
+                tree.inclusion_proof(seq, self.size, self._stored)
+            )
+        return found
+
+    def verified(self, seq: int | None, leaf_hash: bytes) -> bool | None:
+        """True when ``leaf_hash`` at ``seq`` leads to the root, False when not (or a
+        stored hash is missing), None when the checkpoint does not cover ``seq``."""
+        if seq is None or not self.covers(seq):
+            return None
+        try:
+            proof = self.proof(seq)
+        except (KeyError, merkle.ProofError):
+            return False
+        return merkle.verify_inclusion(
+            leaf=leaf_hash,
+            index=seq,
+            tree_size=self.size,
+            proof=proof,
+            root_hash=self.root,
+        )
+
+
 def _stored_for(keys: Iterable[tree.Key]) -> dict[tree.Key, bytes]:
     keys = list(keys)
     found = stored_hashes(keys)

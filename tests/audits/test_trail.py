@@ -445,12 +445,15 @@ def test_trail_needs_the_permission_before_anything_is_read(
 
 
 def test_trail_is_a_handful_of_queries(
-    with_outcome: Served, auditor: Any, django_assert_max_num_queries: Any
+    with_outcome: Served, auditor: Any, django_assert_num_queries: Any
 ) -> None:
     auditor.has_perm("audits.view_prediction_trail")  # load the permission cache
-    # 14 before issue 13; the request, its signatures and the deployment are now
-    # checked against their record leaves in one batch (+1 in this case).
-    with django_assert_max_num_queries(15):
+    # One statement each: the prediction and outcome entries (with the index's
+    # answer), the version, the latest checkpoint, the deployment state and its
+    # entry, the request, its signatures, the deployment, their latest record
+    # leaves, the stored hashes of every proof of the page, the card and the
+    # documents as of the prediction, the protected attributes.
+    with django_assert_num_queries(13):
         trail_selectors.prediction_trail(user=auditor, prediction_id=PREDICTION_ID)
 
 
