@@ -409,7 +409,48 @@ def prediction_trail(*, user: Any, prediction_id: uuid.UUID) -> Trail:
 
 
 def _raw(model: Any, sql: str, params: Sequence[Any]) -> list[Any]:
-    return list(model._default_manager.raw(sql, params))
+    """Instances of ``model`` from one statement, as ``Model.objects.raw`` makes
+    them (the fields' converters applied, other columns set as attributes), with
+    the plan for each shape of result worked out once."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        columns = tuple(c[0] for c in cursor.description)
+        rows = cursor.fetchall()
+    order, names, converters, extras = _loader(model, columns, connection.vendor)
+    found = []
+    for row in rows:
+        values = list(row)
+        for i, functions, expression in converters:
+            for function in functions:
+                values[i] = function(values[i], expression, connection)
+        obj = model.from_db(connection.alias, names, [values[i] for i in order])
+        for i, name in extras:
+            setattr(obj, name, values[i])
+        found.append(obj)
+    return found
+
+
+@functools.cache
+def _loader(model: Any, columns: tuple[str, ...], vendor: str) -> tuple[Any, ...]:
+    """For rows of ``columns``: where each loaded field of ``model`` is (in the
+    model's field order), their names, their converters, and the other columns."""
+    by_column = {f.column: f for f in model._meta.concrete_fields}
+    order, names = [], []
+    for field in model._meta.concrete_fields:
+        if field.column in columns:
+            order.append(columns.index(field.column))
+            names.append(field.attname)
+    converters = []
+    for i, column in enumerate(columns):
+        if column in by_column:
+            expression = by_column[column].get_col(model._meta.db_table)
+            functions = connection.ops.get_db_converters(
+                expression
+            ) + expression.get_db_converters(connection)
+            if functions:
+                converters.append((i, functions, expression))
+    extras = [(i, c) for i, c in enumerate(columns) if c not in by_column]
+    return order, names, converters, extras
 
 
 def _prep(model: Any, name: str, value: Any) -> Any:

@@ -196,6 +196,7 @@ class ProofBatch:
         self._wanted: set[tree.Key] = set()
         self._read: set[tree.Key] = set()
         self._stored: dict[tree.Key, bytes] = {}
+        self._ranges: dict[tuple[int, int], bytes] = {}
 
     def covers(self, seq: int | None) -> bool:
         return seq is not None and 0 <= seq < self.size
@@ -241,7 +242,7 @@ class ProofBatch:
             self.want([seq])
             self.load()
             found = self._proofs[seq] = tuple(
-                tree.inclusion_proof(seq, self.size, self._stored)
+                tree.inclusion_proof(seq, self.size, self._stored, self._ranges)
             )
         return found
 

@@ -100,7 +100,17 @@ def range_keys(lo: int, hi: int) -> list[Key]:
     return keys
 
 
-def _range_hash(lo: int, hi: int, stored: Mapping[Key, bytes]) -> bytes:
+def _range_hash(
+    lo: int,
+    hi: int,
+    stored: Mapping[Key, bytes],
+    memo: dict[tuple[int, int], bytes] | None = None,
+) -> bytes:
+    if memo is not None:
+        found = memo.get((lo, hi))
+        if found is None:
+            found = memo[(lo, hi)] = _range_hash(lo, hi, stored)
+        return found
     parts = [perfect_hash(level, i, stored) for level, i in _decompose(lo, hi)]
     if not parts:
         return EMPTY_ROOT
@@ -143,11 +153,20 @@ def inclusion_keys(index: int, size: int) -> list[Key]:
     return keys
 
 
-def inclusion_proof(index: int, size: int, stored: Mapping[Key, bytes]) -> list[bytes]:
-    """PATH(index, D[size]) of RFC 6962 §2.1.1 from stored hashes."""
+def inclusion_proof(
+    index: int,
+    size: int,
+    stored: Mapping[Key, bytes],
+    memo: dict[tuple[int, int], bytes] | None = None,
+) -> list[bytes]:
+    """PATH(index, D[size]) of RFC 6962 §2.1.1 from stored hashes. Proofs of
+    several leaves of one tree share their upper siblings: pass one ``memo`` to
+    compute each range's hash once."""
     if not 0 <= index < size:
         raise ProofError(f"leaf index {index} is outside a tree of size {size}")
-    return [_range_hash(lo, hi, stored) for lo, hi in _path_ranges(index, 0, size)]
+    return [
+        _range_hash(lo, hi, stored, memo) for lo, hi in _path_ranges(index, 0, size)
+    ]
 
 
 def _consistency_ranges(first: int, size: int) -> list[tuple[int, int]]:
