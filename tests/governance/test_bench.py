@@ -177,6 +177,10 @@ def test_bench_trail_loads_times_and_checks_the_ledger(db: Any) -> None:
     assert result["fsck_governance_rows"] > 0
     assert result["fsck_governance_rows_per_s"] > 0
     assert result["load_path"] == "direct"
+    # the same-run baseline: the trail's p50 against the ledger's own lookup+proof
+    assert result["ratio_p50_to_ledger"] == round(
+        result["p50_ms"] / result["ledger_p50_ms"], 2
+    )
     assert result["timed"] in {
         "audits.trail.prediction_trail",
         "ledger_entry_lookup+ledger_inclusion_of",
