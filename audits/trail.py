@@ -366,7 +366,8 @@ def prediction_trail(*, user: Any, prediction_id: uuid.UUID) -> Trail:
 
     checkpoint = _latest_checkpoint()
     batch = _proof_batch(checkpoint)
-    state, state_record = _deployment_state(data.get("deployment_state"))
+    state_rows = _deployment_state(data.get("deployment_state"))
+    state, state_record = state_rows.state, state_rows.record
     outcome = found.get(outcome_id)
     ledger_records = [r for r in (prediction, state_record, outcome) if r is not None]
     if batch is not None:
@@ -375,7 +376,7 @@ def prediction_trail(*, user: Any, prediction_id: uuid.UUID) -> Trail:
         batch.want(r.seq for r in ledger_records)
         if any(batch.covers(r.seq) for r in ledger_records):
             batch.want_keys([integrity.tail_key(batch.size)])
-    governance = _governance(state, version, checkpoint, batch, state_record)
+    governance = _governance(state_rows, version, checkpoint, batch)
     proven = _with_proofs(ledger_records, batch)
     prediction = proven[prediction.entry_id]
     if state_record is not None:
@@ -410,47 +411,88 @@ def prediction_trail(*, user: Any, prediction_id: uuid.UUID) -> Trail:
 
 def _raw(model: Any, sql: str, params: Sequence[Any]) -> list[Any]:
     """Instances of ``model`` from one statement, as ``Model.objects.raw`` makes
-    them (the fields' converters applied, other columns set as attributes), with
-    the plan for each shape of result worked out once."""
+    them (the fields' converters applied, other columns set as attributes)."""
+    return [row[0] for row in _raw_joined(sql, params, ("", model))]
+
+
+def _raw_joined(
+    sql: str, params: Sequence[Any], *parts: tuple[str, Any]
+) -> list[tuple[Any, ...]]:
+    """For each row of one statement, an instance of each ``(prefix, model)`` of
+    ``parts``, made of the columns named ``prefix + column`` (the first part's
+    prefix is usually ""), or None where a LEFT JOIN found no row. Columns of no
+    part are set as attributes on the first part's instance. The plan for each
+    shape of result is worked out once."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         columns = tuple(c[0] for c in cursor.description)
         rows = cursor.fetchall()
-    order, names, converters, extras = _loader(model, columns, connection.vendor)
+    plans, extras = _loader(parts, columns, connection.vendor)
     found = []
     for row in rows:
         values = list(row)
-        for i, functions, expression in converters:
-            for function in functions:
-                values[i] = function(values[i], expression, connection)
-        obj = model.from_db(connection.alias, names, [values[i] for i in order])
-        for i, name in extras:
-            setattr(obj, name, values[i])
-        found.append(obj)
+        made: list[Any] = []
+        for model, pk, order, names, converters in plans:
+            if values[pk] is None:
+                made.append(None)
+                continue
+            for i, functions, expression in converters:
+                for function in functions:
+                    values[i] = function(values[i], expression, connection)
+            made.append(
+                model.from_db(connection.alias, names, [values[i] for i in order])
+            )
+        if made[0] is not None:
+            for i, name in extras:
+                setattr(made[0], name, values[i])
+        found.append(tuple(made))
     return found
 
 
 @functools.cache
-def _loader(model: Any, columns: tuple[str, ...], vendor: str) -> tuple[Any, ...]:
-    """For rows of ``columns``: where each loaded field of ``model`` is (in the
-    model's field order), their names, their converters, and the other columns."""
-    by_column = {f.column: f for f in model._meta.concrete_fields}
-    order, names = [], []
-    for field in model._meta.concrete_fields:
-        if field.column in columns:
-            order.append(columns.index(field.column))
-            names.append(field.attname)
-    converters = []
-    for i, column in enumerate(columns):
-        if column in by_column:
-            expression = by_column[column].get_col(model._meta.db_table)
+def _loader(
+    parts: tuple[tuple[str, Any], ...], columns: tuple[str, ...], vendor: str
+) -> tuple[Any, ...]:
+    """For rows of ``columns``, for each part: its model, where its primary key
+    is, where each of its loaded fields is (in the model's field order), their
+    names and their converters; and the columns of no part."""
+    plans = []
+    claimed: set[int] = set()
+    # Longest prefix first, so that "" does not claim a prefixed column.
+    by_prefix = sorted(parts, key=lambda part: -len(part[0]))
+    owner: dict[int, tuple[str, Any, Any]] = {}
+    for prefix, model in by_prefix:
+        by_column = {prefix + f.column: f for f in model._meta.concrete_fields}
+        for i, column in enumerate(columns):
+            if i not in owner and column in by_column:
+                owner[i] = (prefix, model, by_column[column])
+    for prefix, model in parts:
+        mine = {i: f for i, (p, m, f) in owner.items() if (p, m) == (prefix, model)}
+        at = {f.attname: i for i, f in mine.items()}
+        order = [at[f.attname] for f in model._meta.concrete_fields if f.attname in at]
+        names = [f.attname for f in model._meta.concrete_fields if f.attname in at]
+        converters = []
+        for i, field in mine.items():
+            expression = field.get_col(model._meta.db_table)
             functions = connection.ops.get_db_converters(
                 expression
             ) + expression.get_db_converters(connection)
             if functions:
                 converters.append((i, functions, expression))
-    extras = [(i, c) for i, c in enumerate(columns) if c not in by_column]
-    return order, names, converters, extras
+        plans.append((model, at[model._meta.pk.attname], order, names, converters))
+        claimed.update(mine)
+    extras = [(i, c) for i, c in enumerate(columns) if i not in claimed]
+    return plans, extras
+
+
+@functools.cache
+def _select(model: Any, alias: str, prefix: str) -> str:
+    """The select list of every column of ``model`` at ``alias``, each named
+    ``prefix + column``."""
+    return ", ".join(
+        f'{alias}."{f.column}" AS "{prefix}{f.column}"'
+        for f in model._meta.concrete_fields
+    )
 
 
 def _prep(model: Any, name: str, value: Any) -> Any:
@@ -831,22 +873,68 @@ def papers_checked(
 # --- Governance ---------------------------------------------------------------------
 
 
-def _deployment_state(
-    ref: Any,
-) -> tuple[DeploymentState | None, LedgerRecord | None]:
+@dataclass(frozen=True)
+class _StateRows:
+    """The deployment state a prediction names, its ledger record, and the
+    approval and deployment it refers to (read in one statement)."""
+
+    state: DeploymentState | None = None
+    record: LedgerRecord | None = None
+    request: ReleaseRequest | None = None
+    deployment: Deployment | None = None
+    reported_by: str = ""
+
+
+@functools.cache
+def _state_sql() -> str:
+    return (
+        "SELECT {state}, {entry}, {request}, {deployment}, "
+        "u.{username} AS reported_by_name "
+        "FROM audits_deploymentstate s "
+        "LEFT JOIN audits_ledgerentry e ON e.entry_id = s.entry_id "
+        "LEFT JOIN governance_releaserequest r ON r.id = s.approval_id "
+        "LEFT JOIN governance_deployment d ON d.id = s.deployment_id "
+        "LEFT JOIN {users} u ON u.id = d.reported_by_id "
+        "WHERE s.entry_id = %s"
+    ).format(
+        state=_select(DeploymentState, "s", ""),
+        entry=_select(LedgerEntry, "e", "e__"),
+        request=_select(ReleaseRequest, "r", "r__"),
+        deployment=_select(Deployment, "d", "d__"),
+        **_users(),
+    )
+
+
+def _deployment_state(ref: Any) -> _StateRows:
     if not isinstance(ref, dict):
-        return None, None
+        return _StateRows()
     try:
         entry_id = uuid.UUID(str(ref.get("entry_id")))
     except ValueError:
-        return None, None
-    rows = _raw(
-        DeploymentState,
-        "SELECT * FROM audits_deploymentstate WHERE entry_id = %s",
+        return _StateRows()
+    rows = _raw_joined(
+        _state_sql(),
         [_prep(DeploymentState, "entry_id", entry_id)],
+        ("", DeploymentState),
+        ("e__", LedgerEntry),
+        ("r__", ReleaseRequest),
+        ("d__", Deployment),
     )
-    record = _records_by_id([entry_id]).get(entry_id)
-    return (rows[0] if rows else None), record
+    if not rows:
+        return _StateRows(record=_records_by_id([entry_id]).get(entry_id))
+    state, entry, request, deployment = rows[0]
+    record = (
+        _entry_record(entry)
+        if entry is not None
+        else _records_by_id([entry_id]).get(entry_id)  # queued, or gone
+    )
+    return _StateRows(
+        state=state,
+        record=record,
+        request=request if state.approval_id else None,
+        deployment=deployment if state.deployment_id else None,
+        reported_by=(state.reported_by_name or "") if deployment is not None else "",
+    )
 
 
 @dataclass(frozen=True)
@@ -861,51 +949,22 @@ class _Governance:
 
 
 def _governance(
-    state: DeploymentState | None,
+    rows: _StateRows,
     version: ModelVersion | None,
     checkpoint: LedgerCheckpoint | None,
     batch: ledger_services.ProofBatch | None,
-    state_record: LedgerRecord | None,
 ) -> _Governance | None:
     """The state's approval (with its signatures, read once: checked against the
     ledger for the approval, and their dossier for the papers) and deployment, and
     the verdicts of all of them and of the state (one batch)."""
+    state, rr, deployment = rows.state, rows.request, rows.deployment
     if state is None:
         return None
-    rr = (
-        next(
-            iter(
-                _raw(
-                    ReleaseRequest,
-                    "SELECT * FROM governance_releaserequest WHERE id = %s",
-                    [state.approval_id],
-                )
-            ),
-            None,
-        )
-        if state.approval_id
-        else None
-    )
     signatures = tuple(_signatures(rr.pk, version)) if rr is not None else ()
-    deployment, reported_by = None, ""
-    if state.deployment_id:
-        rows = _raw(
-            Deployment,
-            "SELECT d.*, u.{username} AS reported_by_name FROM governance_deployment "
-            "d LEFT JOIN {users} u ON u.id = d.reported_by_id WHERE d.id = %s".format(
-                **_users()
-            ),
-            [state.deployment_id],
-        )
-        if rows:
-            deployment, reported_by = rows[0], rows[0].reported_by_name or ""
+    record = rows.record
     known = (
-        {
-            state_record.entry_id: verify.Leaf(
-                state_record.seq, state_record.leaf, state_record.leaf_hash
-            )
-        }
-        if state_record is not None
+        {record.entry_id: verify.Leaf(record.seq, record.leaf, record.leaf_hash)}
+        if record is not None
         else None
     )
     checked = verify.verdicts(
@@ -914,7 +973,7 @@ def _governance(
         proofs=batch,
         known=known,
     )
-    return _Governance(rr, deployment, reported_by, signatures, checked)
+    return _Governance(rr, deployment, rows.reported_by, signatures, checked)
 
 
 def _signatures(request_id: int, version: ModelVersion | None) -> list[Signature]:

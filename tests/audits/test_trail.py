@@ -449,11 +449,11 @@ def test_trail_is_a_handful_of_queries(
 ) -> None:
     auditor.has_perm("audits.view_prediction_trail")  # load the permission cache
     # One statement each: the prediction and outcome entries (with the index's
-    # answer), the version, the latest checkpoint, the deployment state and its
-    # entry, the request, its signatures, the deployment, their latest record
-    # leaves, the stored hashes of every proof of the page, the card and the
-    # documents as of the prediction, the protected attributes.
-    with django_assert_num_queries(13):
+    # answer), the version, the latest checkpoint, the deployment state with its
+    # entry, request and deployment, the request's signatures, their latest
+    # record leaves, the stored hashes of every proof of the page, the card and
+    # the documents as of the prediction, the protected attributes.
+    with django_assert_num_queries(10):
         trail_selectors.prediction_trail(user=auditor, prediction_id=PREDICTION_ID)
 
 
