@@ -8,10 +8,13 @@ state in force (the approval with its signatures, and the deployment that served
 it) with its own proof against the *same* checkpoint, the outcome if one was
 reported, and the protected attributes for those allowed to see them.
 
-It is a handful of indexed reads (entries by ``entry_id``, keys and states by
-primary or unique key, the latest checkpoint, O(log n) stored hashes for all proofs
-in two queries, one query per history table), never a scan of the ledger. Viewing a
-trail is recorded by the callers (API, page, PDF, proof download), not here.
+It is ten indexed reads (entries by ``entry_id`` with the index's answer, the
+version, the latest checkpoint, the state with its entry, approval and deployment,
+the signatures, their record leaves, the O(log n) stored hashes of every proof of
+the page in one query, one query per history table, the protected attributes),
+never a scan of the ledger. Every row shown is checked against the ledger
+(:mod:`audits.integrity.verify`). Viewing a trail is recorded by the callers (API,
+page, PDF, proof download), not here.
 """
 
 from __future__ import annotations
