@@ -396,6 +396,7 @@ def prediction_trail(*, user: Any, prediction_id: uuid.UUID) -> Trail:
             if version is not None and predicted_at is not None
             else (),
             governance.signatures if governance is not None else (),
+            governance.checked if governance is not None else None,
         ),
         deployment_state=_state_view(state, state_record, data, governance)
         if state is not None
@@ -841,16 +842,27 @@ def _papers_as_of(version: ModelVersion, at: datetime) -> tuple[PaperView, ...]:
 
 
 def papers_checked(
-    papers: Sequence[PaperView], signatures: Iterable[Signature]
+    papers: Sequence[PaperView],
+    signatures: Iterable[Signature],
+    verdicts: Mapping[verify.Key, verify.Verdict] | None = None,
 ) -> tuple[PaperView, ...]:
     """``papers`` marked against the dossier of the latest of ``signatures`` that
     bound one and whose binding verifies (ADR 0026): a paper whose digest equals
     the signed one is "as_signed", one that differs "altered"; without such a
-    signature, or for a paper it did not cover, "not_verified"."""
+    signature, or for a paper it did not cover, "not_verified". A signature whose
+    verdict in ``verdicts`` is verified had its binding recomputed then."""
+    known_verdicts = verdicts or {}
+
+    def intact(signature: Signature) -> bool:
+        known = known_verdicts.get(verify.key_of(signature))
+        if known is not None and known.verified:
+            return True
+        return workflow_services.signature_binding_is_intact(signature)
+
     bound = [
         s
         for s in sorted(signatures, key=lambda s: (s.signed_at, s.pk))
-        if s.dossier is not None and workflow_services.signature_binding_is_intact(s)
+        if s.dossier is not None and intact(s)
     ]
     signed = dossier_rules.signed_papers(bound[-1].dossier) if bound else {}
     checked = []
