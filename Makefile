@@ -5,6 +5,9 @@ PY := .venv/bin/python
 DEMO_ENV := DJANGO_DEBUG=1 CELERY_TASK_ALWAYS_EAGER=1
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Two pytest-xdist workers, each on its own test database (ADR 0028).
+# PYTEST_XDIST= runs the suite in one process.
+PYTEST_XDIST ?= -n 2
 
 .PHONY: help demo test test-fast lint typecheck bootstrap-demo bootstrap-test services clean-demo
 
@@ -39,7 +42,7 @@ typecheck:
 	.venv/bin/mypy governance registry audits
 
 test: bootstrap-test services lint typecheck
-	.venv/bin/pytest -p no:cacheprovider $(PYTEST_ARGS)
+	.venv/bin/pytest -p no:cacheprovider $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 clean-demo:
 	rm -f var/modelgov.sqlite3
@@ -48,5 +51,5 @@ clean-demo:
 # The inner loop: everything but the browser (e2e), fault-injection, real-broker and
 # benchmark tests, which `make test` runs. Pass files or -k with PYTEST_ARGS.
 test-fast: bootstrap-test services
-	.venv/bin/pytest -p no:cacheprovider -m "not e2e and not fault and not celery_broker" \
+	.venv/bin/pytest -p no:cacheprovider $(PYTEST_XDIST) -m "not e2e and not fault and not celery_broker" \
 		--ignore-glob='tests/governance/test_bench*.py' $(PYTEST_ARGS)

@@ -558,52 +558,61 @@ def test_check_passes_after_apply(roles: None) -> None:
     )
 
 
+VIOLATIONS = [
+    (f'GRANT UPDATE ON {ENTRY} TO "{APP}"', [f"{APP}: UPDATE on {ENTRY}"]),
+    (
+        f'GRANT UPDATE (leaf) ON audits_ledgerentry_p00003 TO "{APP}"',
+        [f"{APP}: UPDATE on audits_ledgerentry_p00003"],
+    ),
+    (
+        f'GRANT DELETE ON audits_auditevent TO "{APP}"',
+        [f"{APP}: DELETE on audits_auditevent"],
+    ),
+    (
+        "GRANT TRUNCATE ON audits_alert TO PUBLIC",
+        [
+            f"{APP}: TRUNCATE on audits_alert",
+            f"{READONLY}: TRUNCATE on audits_alert",
+        ],
+    ),
+    (
+        f'GRANT INSERT ON django_migrations TO "{APP}"',
+        [f"{APP}: INSERT on django_migrations"],
+    ),
+    (
+        f'GRANT CREATE ON SCHEMA public TO "{APP}"',
+        [f"{APP}: CREATE on schema public"],
+    ),
+    (
+        f'ALTER TABLE audits_ledgercheckpoint OWNER TO "{APP}"',
+        [
+            f"{APP}: owns audits_ledgercheckpoint",
+            f"{APP}: UPDATE on audits_ledgercheckpoint",
+            f"{APP}: DELETE on audits_ledgercheckpoint",
+            f"{APP}: TRUNCATE on audits_ledgercheckpoint",
+        ],
+    ),
+    (f'ALTER ROLE "{APP}" SUPERUSER', [f"{APP}: is a superuser"]),
+    (f'ALTER ROLE "{APP}" CREATEROLE', [f"{APP}: has CREATEROLE"]),
+    (
+        f'GRANT INSERT ON audits_ledgerqueue TO "{READONLY}"',
+        [f"{READONLY}: INSERT on audits_ledgerqueue"],
+    ),
+    (
+        f'GRANT SELECT ON django_session TO "{READONLY}"',
+        [f"{READONLY}: SELECT on django_session"],
+    ),
+]
+
+
+# The ids leave out the roles' random suffix: pytest-xdist's workers (each with roles
+# of its own) must collect the same test ids.
 @pytest.mark.parametrize(
     ("sql", "violations"),
-    [
-        (f'GRANT UPDATE ON {ENTRY} TO "{APP}"', [f"{APP}: UPDATE on {ENTRY}"]),
-        (
-            f'GRANT UPDATE (leaf) ON audits_ledgerentry_p00003 TO "{APP}"',
-            [f"{APP}: UPDATE on audits_ledgerentry_p00003"],
-        ),
-        (
-            f'GRANT DELETE ON audits_auditevent TO "{APP}"',
-            [f"{APP}: DELETE on audits_auditevent"],
-        ),
-        (
-            "GRANT TRUNCATE ON audits_alert TO PUBLIC",
-            [
-                f"{APP}: TRUNCATE on audits_alert",
-                f"{READONLY}: TRUNCATE on audits_alert",
-            ],
-        ),
-        (
-            f'GRANT INSERT ON django_migrations TO "{APP}"',
-            [f"{APP}: INSERT on django_migrations"],
-        ),
-        (
-            f'GRANT CREATE ON SCHEMA public TO "{APP}"',
-            [f"{APP}: CREATE on schema public"],
-        ),
-        (
-            f'ALTER TABLE audits_ledgercheckpoint OWNER TO "{APP}"',
-            [
-                f"{APP}: owns audits_ledgercheckpoint",
-                f"{APP}: UPDATE on audits_ledgercheckpoint",
-                f"{APP}: DELETE on audits_ledgercheckpoint",
-                f"{APP}: TRUNCATE on audits_ledgercheckpoint",
-            ],
-        ),
-        (f'ALTER ROLE "{APP}" SUPERUSER', [f"{APP}: is a superuser"]),
-        (f'ALTER ROLE "{APP}" CREATEROLE', [f"{APP}: has CREATEROLE"]),
-        (
-            f'GRANT INSERT ON audits_ledgerqueue TO "{READONLY}"',
-            [f"{READONLY}: INSERT on audits_ledgerqueue"],
-        ),
-        (
-            f'GRANT SELECT ON django_session TO "{READONLY}"',
-            [f"{READONLY}: SELECT on django_session"],
-        ),
+    VIOLATIONS,
+    ids=[
+        sql.replace(APP, "app_role").replace(READONLY, "readonly_role")
+        for sql, _ in VIOLATIONS
     ],
 )
 def test_check_reports_each_violation(
