@@ -31,7 +31,7 @@ from django.db import connection, models
 from audits.integrity import canonical, inventory
 from audits.ledger import governance as ledger_governance
 from audits.ledger import merkle
-from audits.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerKey, LedgerQueue
+from audits.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerQueue
 from audits.ledger.services import ProofBatch
 
 __all__ = [
@@ -501,8 +501,9 @@ def _state_leaf_fields(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _leaves(entry_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Leaf]:
-    """The leaves of ``entry_ids``: sequenced ones from the entries, accepted but
-    unsequenced ones from the queue (looked up only for ids the index accepted)."""
+    """The leaves of ``entry_ids``: sequenced ones from the entries, the others
+    from the queue (which is drained every second or so; it has no index on
+    ``entry_id``, a lookup there reads it)."""
     if not entry_ids:
         return {}
     found = {
@@ -513,16 +514,10 @@ def _leaves(entry_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Leaf]:
     }
     missing = [e for e in entry_ids if e not in found]
     if missing:
-        accepted = list(
-            LedgerKey.objects.filter(entry_id__in=missing).values_list(
-                "entry_id", flat=True
-            )
-        )
-        if accepted:
-            for entry_id, leaf, leaf_hash in LedgerQueue.objects.filter(
-                entry_id__in=accepted
-            ).values_list("entry_id", "leaf", "leaf_hash"):
-                found.setdefault(entry_id, Leaf(None, bytes(leaf), bytes(leaf_hash)))
+        for entry_id, leaf, leaf_hash in LedgerQueue.objects.filter(
+            entry_id__in=missing
+        ).values_list("entry_id", "leaf", "leaf_hash"):
+            found.setdefault(entry_id, Leaf(None, bytes(leaf), bytes(leaf_hash)))
     return found
 
 
